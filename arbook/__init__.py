@@ -1,0 +1,41 @@
+"""arbook: autoregressive generative models from the chain rule to GPT.
+
+The package behind the book: models that follow one contract (:mod:`arbook.models.base`),
+masks, data, a trainer, samplers, plots and widgets.
+"""
+
+__version__ = "0.1.0"
+
+from arbook import chain_rule, checks, data, layers, masks, metrics, models, plots, recipes, sampling
+from arbook.data import digits
+from arbook.metrics import bits_per_dim
+from arbook.models import MADE, AutoregressiveModel, LogisticAR
+from arbook.runtime import device, profile, seed_everything, setup
+from arbook.train import evaluate, fit, load, save
+
+__all__ = [
+    "chain_rule",
+    "checks",
+    "data",
+    "layers",
+    "masks",
+    "metrics",
+    "models",
+    "plots",
+    "recipes",
+    "sampling",
+    "MADE",
+    "AutoregressiveModel",
+    "LogisticAR",
+    "__version__",
+    "bits_per_dim",
+    "device",
+    "digits",
+    "evaluate",
+    "fit",
+    "load",
+    "profile",
+    "save",
+    "seed_everything",
+    "setup",
+]

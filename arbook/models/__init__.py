@@ -1,0 +1,10 @@
+"""The models of arbook. Every one follows the contract in :mod:`arbook.models.base`."""
+
+from arbook.models.base import AutoregressiveModel
+from arbook.models.logistic import LogisticAR
+from arbook.models.made import MADE
+
+#: Model classes by name, for checkpoints.
+REGISTRY: dict[str, type[AutoregressiveModel]] = {cls.__name__: cls for cls in (MADE, LogisticAR)}
+
+__all__ = ["MADE", "REGISTRY", "AutoregressiveModel", "LogisticAR"]

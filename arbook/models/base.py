@@ -1,0 +1,196 @@
+"""The contract every model in arbook follows.
+
+A model is a ``torch.nn.Module`` that speaks integers:
+
+* data is a ``LongTensor [B, *event_shape]`` with values in ``[0, num_classes)``;
+* ``model(x)`` returns logits ``[B, *event_shape, num_classes]``, and the logits at a position
+  depend only on the values at positions strictly *before* it in ``model.order``;
+* ``model.log_prob(x)`` returns ``[B]``, the exact log-likelihood in nats (a sum over
+  positions of the log of each conditional, by the chain rule);
+* ``model.sample(n, ...)`` draws values position by position in ``model.order`` from the
+  model's own conditionals, through :func:`arbook.sampling.sample_logits`.
+
+Subclasses implement two steps: :meth:`~AutoregressiveModel.encode` turns the integers into
+per-position features ``[B, *event_shape, E]`` (one-hot vectors, embeddings) and
+:meth:`~AutoregressiveModel.decode` turns features into logits. Splitting them gives the
+property checks in :mod:`arbook.checks` a differentiable input: the gradient of the logits at
+one position with respect to the features at another shows whether one depends on the other.
+``forward`` validates its input first; :meth:`~AutoregressiveModel.logits` skips the checks
+for hot loops. The chapter "The chain rule" explains why this is all
+a model needs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from arbook.sampling import check_options, sample_logits
+
+
+class AutoregressiveModel(nn.Module):
+    """Base class: validation, exact ``log_prob`` and a position-by-position ``sample``.
+
+    ``config`` holds the constructor's arguments, so a checkpoint can rebuild the model.
+    """
+
+    config: dict[str, Any]
+
+    def __init__(self, num_classes: int, event_shape: tuple[int, ...]) -> None:
+        super().__init__()
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+        event_shape = tuple(int(s) for s in event_shape)
+        if not event_shape or any(s < 1 for s in event_shape):
+            raise ValueError(
+                f"event_shape must be a non-empty tuple of positive sizes, got {event_shape}"
+            )
+        self.num_classes = num_classes
+        self.event_shape = event_shape
+        self.config = {}
+
+    # -- the contract ------------------------------------------------------------------------
+
+    @property
+    def num_dims(self) -> int:
+        """Number of positions (pixels, characters, samples) in one example."""
+        return math.prod(self.event_shape)
+
+    @property
+    def order(self) -> torch.Tensor:
+        """The generation order over flattened positions: ``order[0]`` is generated first."""
+        return torch.arange(self.num_dims)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def num_parameters(self) -> int:
+        """Trainable numbers that can influence the output: weights removed by a mask (a
+        ``mask`` buffer beside a ``weight``, as in :class:`~arbook.layers.MaskedLinear`) do not
+        count, though they are stored."""
+        total = 0
+        for module in self.modules():
+            mask = getattr(module, "mask", None)
+            for name, param in module.named_parameters(recurse=False):
+                if not param.requires_grad:
+                    continue
+                if name == "weight" and isinstance(mask, torch.Tensor) and mask.shape == param.shape:
+                    total += int((mask != 0).sum())
+                else:
+                    total += param.numel()
+        return total
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-position input features ``[B, *event_shape, E]`` of valid data ``x``."""
+        raise NotImplementedError
+
+    def decode(self, h: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B, *event_shape, K]`` from input features ``h [B, *event_shape, E]``."""
+        raise NotImplementedError
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B, *event_shape, K]`` for valid data ``x`` (no input checks)."""
+        return self.decode(self.encode(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_data(x)
+        return self.logits(x)
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """Exact log-likelihood in nats, ``[B]``: the sum of ``log p(x_i | x_<i)`` over positions."""
+        logits = self(x)
+        return (
+            -F.cross_entropy(logits.reshape(-1, self.num_classes), x.reshape(-1), reduction="none")
+            .view(x.shape[0], -1)
+            .sum(dim=1)
+        )
+
+    def loss(self, x: torch.Tensor) -> torch.Tensor:
+        """The training objective: mean negative log-likelihood per example, in nats."""
+        return -self.log_prob(x).mean()
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        *,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        greedy: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Draw ``n`` examples ``[n, *event_shape]``, one position at a time in ``self.order``.
+
+        ``temperature``, ``top_k``, ``top_p`` and ``greedy`` reshape each conditional as
+        described in :mod:`arbook.sampling`; with the defaults the samples follow the model
+        exactly. Pass a seeded ``generator`` for reproducible samples.
+        """
+        check_options(temperature, top_k, top_p)
+        n = check_count(n)
+        x = torch.zeros(n, *self.event_shape, dtype=torch.long, device=self.device)
+        opts = dict(
+            temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy, generator=generator
+        )
+        with evaluating(self):
+            return self._fill(x, start=0, **opts)
+
+    def _fill(self, x: torch.Tensor, start: int, **opts: Any) -> torch.Tensor:
+        """Generate positions ``order[start:]`` of ``x`` in place, recomputing the logits each step."""
+        flat = x.view(x.shape[0], self.num_dims)
+        for pos in self.order[start:].tolist():
+            step_logits = self.logits(x).view(x.shape[0], self.num_dims, self.num_classes)[:, pos]
+            flat[:, pos] = sample_logits(step_logits, **opts)
+        return x
+
+    # -- validation ----------------------------------------------------------------------------
+
+    def check_data(self, x: Any) -> None:
+        """Raise a clear ``TypeError``/``ValueError`` unless ``x`` is valid data for this model."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"expected a torch.LongTensor of class indices, got {type(x).__name__}")
+        if x.dtype.is_floating_point or x.dtype.is_complex or x.dtype == torch.bool:
+            raise TypeError(
+                f"expected integer data (a LongTensor of values in [0, {self.num_classes})), got dtype "
+                f"{x.dtype}; quantise the data and convert it with .long()"
+            )
+        expected = tuple(self.event_shape)
+        if x.dim() != len(expected) + 1 or tuple(x.shape[1:]) != expected:
+            want = ", ".join(["B", *map(str, expected)])
+            raise ValueError(f"expected data of shape [{want}], got {list(x.shape)}")
+        if x.numel():
+            low, high = int(x.min()), int(x.max())
+            if low < 0 or high >= self.num_classes:
+                bad = low if low < 0 else high
+                raise ValueError(
+                    f"data values must be in [0, {self.num_classes}) for this model, found {bad}"
+                )
+
+
+def check_count(n: Any) -> int:
+    """Validate a number of samples."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"the number of samples must be an integer, got {n!r}")
+    if n < 1:
+        raise ValueError(f"the number of samples must be at least 1, got {n}")
+    return n
+
+
+class evaluating:
+    """Context manager: put a module in eval mode and restore its previous mode afterwards."""
+
+    def __init__(self, module: nn.Module) -> None:
+        self.module = module
+
+    def __enter__(self) -> nn.Module:
+        self.was_training = self.module.training
+        self.module.eval()
+        return self.module
+
+    def __exit__(self, *exc: object) -> None:
+        self.module.train(self.was_training)

@@ -1,0 +1,98 @@
+"""Where and how big: device choice, seeding and the ``quick``/``full`` profile.
+
+Every chapter starts with :func:`setup`, which picks the device (CUDA, then Apple MPS, then
+CPU), seeds every random number generator and chooses the profile:
+
+* ``quick`` -- sizes that let a chapter run in minutes on two CPU cores (how the published
+  book is built);
+* ``full`` -- the sizes that give good likelihoods and samples, meant for a GPU.
+
+The environment variables ``ARBOOK_DEVICE`` and ``ARBOOK_PROFILE`` override both choices.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+PROFILES = ("quick", "full")
+
+
+def device(name: str | None = None) -> torch.device:
+    """The device to compute on.
+
+    ``name`` (or the ``ARBOOK_DEVICE`` environment variable) picks one explicitly, e.g.
+    ``"cpu"`` or ``"cuda:1"``; otherwise CUDA if available, then Apple MPS, then the CPU.
+    """
+    name = name or os.environ.get("ARBOOK_DEVICE") or None
+    if name is not None:
+        try:
+            dev = torch.device(name)
+        except RuntimeError as exc:
+            raise ValueError(f"unknown device {name!r}: {exc}") from None
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {name!r} requested but CUDA is not available")
+        if dev.type == "mps" and not torch.backends.mps.is_available():
+            raise ValueError(f"device {name!r} requested but Apple MPS is not available")
+        return dev
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def profile(name: str | None = None, dev: torch.device | str | None = None) -> str:
+    """The size profile: ``name``, else ``ARBOOK_PROFILE``, else ``full`` on CUDA, ``quick`` elsewhere."""
+    name = name or os.environ.get("ARBOOK_PROFILE") or None
+    if name is not None:
+        if name not in PROFILES:
+            raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+        return name
+    dev = torch.device(dev) if dev is not None else device()
+    return "full" if dev.type == "cuda" else "quick"
+
+
+def seed_everything(seed: int = 0) -> torch.Generator:
+    """Seed Python's, NumPy's and PyTorch's generators; return a fresh CPU ``torch.Generator``.
+
+    Pass the returned generator to ``model.sample(..., generator=g)`` for samples that do not
+    depend on how much other random work ran before.
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 -- seeds the legacy global state other libraries use
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What :func:`setup` chose."""
+
+    device: torch.device
+    profile: str
+    seed: int
+
+    def __str__(self) -> str:
+        from arbook import __version__
+
+        return (
+            f"arbook {__version__} | torch {torch.__version__} | device {self.device} | "
+            f"profile {self.profile} | seed {self.seed}"
+        )
+
+
+def setup(
+    seed: int = 0, *, device_name: str | None = None, profile_name: str | None = None
+) -> Runtime:
+    """Pick the device and profile and seed everything: the first line of every chapter."""
+    dev = device(device_name)
+    rt = Runtime(device=dev, profile=profile(profile_name, dev), seed=seed)
+    seed_everything(seed)
+    return rt

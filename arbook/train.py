@@ -1,0 +1,308 @@
+"""Training by maximum likelihood, evaluation in nats and bits/dim, and checkpoints.
+
+:func:`fit` minimises ``model.loss`` (the mean negative log-likelihood per example, in nats)
+with Adam, measures the exact NLL on a validation split carved from the training data, stops
+early when it stops improving and restores the best weights. :func:`evaluate` reports the
+exact test NLL. :func:`save` and :func:`load` write and read checkpoints that carry the model's
+configuration, so a checkpoint rebuilds its model without the code that trained it.
+Chapter "Training by maximum likelihood".
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from arbook.data import split_validation
+from arbook.metrics import bits_per_dim
+from arbook.models import REGISTRY, AutoregressiveModel
+from arbook.models.base import evaluating
+
+CHECKPOINT_FORMAT = "arbook-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Exact negative log-likelihood of a data set under a model."""
+
+    nll_nats: float  #: mean NLL per example (an image, a name, a clip), nats
+    nll_nats_per_dim: float  #: mean NLL per position (pixel, character, sample), nats
+    bits_per_dim: float  #: the same in bits
+    num_examples: int
+    num_dims: int  #: positions per example
+
+    def __str__(self) -> str:
+        return (
+            f"NLL {self.nll_nats:.3f} nats per example, {self.nll_nats_per_dim:.4f} nats/dim, "
+            f"{self.bits_per_dim:.4f} bits/dim ({self.num_examples} examples)"
+        )
+
+
+@torch.no_grad()
+def evaluate(model: AutoregressiveModel, data: torch.Tensor, batch_size: int = 500) -> Evaluation:
+    """The exact mean NLL of ``data [N, *event_shape]`` under ``model`` (in evaluation mode)."""
+    if len(data) == 0:
+        raise ValueError("cannot evaluate on an empty data set")
+    model.check_data(data[:1])
+    total = 0.0
+    with evaluating(model):
+        for start in range(0, len(data), batch_size):
+            batch = data[start : start + batch_size].to(model.device)
+            total += -model.log_prob(batch).double().sum().item()
+    nll = total / len(data)
+    return Evaluation(
+        nll_nats=nll,
+        nll_nats_per_dim=nll / model.num_dims,
+        bits_per_dim=bits_per_dim(nll, model.num_dims),
+        num_examples=len(data),
+        num_dims=model.num_dims,
+    )
+
+
+@dataclass
+class History:
+    """What happened during :func:`fit`, one entry per evaluation (for loss curves)."""
+
+    step: list[int] = field(default_factory=list)
+    epoch: list[float] = field(default_factory=list)
+    train_loss: list[float] = field(
+        default_factory=list
+    )  #: mean training loss since the last entry, nats/example
+    val_nll: list[float] = field(default_factory=list)  #: exact validation NLL, nats/example
+    seconds: list[float] = field(default_factory=list)
+    best_step: int = 0
+    best_val_nll: float = math.inf
+    stopped_early: bool = False
+    train_seconds: float = 0.0
+    num_dims: int = 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def fit(
+    model: AutoregressiveModel,
+    train_data: torch.Tensor,
+    *,
+    val_data: torch.Tensor | None = None,
+    val_fraction: float = 0.1,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    max_epochs: int = 100,
+    max_steps: int | None = None,
+    max_seconds: float | None = None,
+    patience: int | None = 10,
+    lr_patience: int | None = None,
+    eval_every: int | None = None,
+    grad_clip: float | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> History:
+    """Train ``model`` by maximum likelihood and return the :class:`History`.
+
+    Args:
+        train_data: ``[N, *event_shape]`` training examples. Unless ``val_data`` is given, a
+            fraction ``val_fraction`` of them is held out for validation (early stopping never
+            sees the test split).
+        batch_size, lr, weight_decay: minibatch size and AdamW settings.
+        max_epochs, max_steps, max_seconds: stop at whichever comes first.
+        patience: stop after this many evaluations without a better validation NLL
+            (``None``: never stop early). The best weights are restored at the end.
+        lr_patience: halve the learning rate after this many evaluations without a better
+            validation NLL (``None``: keep it constant).
+        eval_every: optimisation steps between evaluations (default: once per epoch).
+        grad_clip: clip the gradient norm to this value.
+        seed: seed of the validation split and the minibatch order.
+        progress: show a progress bar.
+    """
+    from tqdm.auto import tqdm
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if lr <= 0:
+        raise ValueError(f"lr must be positive, got {lr}")
+    if val_data is None:
+        train_data, val_data = split_validation(train_data, val_fraction, seed=seed)
+    model.check_data(train_data)
+    model.check_data(val_data)
+    dev = model.device
+    train_data = train_data.to(dev)
+    steps_per_epoch = math.ceil(len(train_data) / batch_size)
+    eval_every = eval_every or steps_per_epoch
+    total_steps = (
+        max_epochs * steps_per_epoch
+        if max_steps is None
+        else min(max_steps, max_epochs * steps_per_epoch)
+    )
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    plateau = (
+        torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=lr_patience)
+        if lr_patience is not None
+        else None
+    )
+    order_gen = torch.Generator().manual_seed(seed)
+    history = History(num_dims=model.num_dims)
+    best_state = copy.deepcopy(model.state_dict())
+    since_best = 0
+    running, running_n = 0.0, 0
+    start = time.perf_counter()
+    bar = tqdm(
+        total=total_steps,
+        desc=f"training {type(model).__name__}",
+        unit="step",
+        disable=not progress,
+    )
+    step = 0
+    model.train()
+    while step < total_steps:
+        perm = torch.randperm(len(train_data), generator=order_gen).to(dev)
+        for first in range(0, len(train_data), batch_size):
+            batch = train_data[perm[first : first + batch_size]]
+            loss = model.loss(batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            optimizer.step()
+            running += loss.item()
+            running_n += 1
+            step += 1
+            bar.update(1)
+            out_of_time = max_seconds is not None and time.perf_counter() - start >= max_seconds
+            if step % eval_every == 0 or step == total_steps or out_of_time:
+                val = evaluate(model, val_data).nll_nats
+                model.train()
+                history.step.append(step)
+                history.epoch.append(step / steps_per_epoch)
+                history.train_loss.append(running / running_n)
+                history.val_nll.append(val)
+                history.seconds.append(time.perf_counter() - start)
+                running, running_n = 0.0, 0
+                if plateau is not None:
+                    plateau.step(val)
+                if val < history.best_val_nll:
+                    history.best_val_nll, history.best_step = val, step
+                    best_state = copy.deepcopy(model.state_dict())
+                    since_best = 0
+                else:
+                    since_best += 1
+                bar.set_postfix(
+                    train=f"{history.train_loss[-1]:.3f}",
+                    val=f"{val:.3f}",
+                    best=f"{history.best_val_nll:.3f}",
+                )
+                if patience is not None and since_best >= patience:
+                    history.stopped_early = True
+            if history.stopped_early or out_of_time or step >= total_steps:
+                break
+        if history.stopped_early or (
+            max_seconds is not None and time.perf_counter() - start >= max_seconds
+        ):
+            break
+    bar.close()
+    model.load_state_dict(best_state)
+    model.eval()
+    history.train_seconds = time.perf_counter() - start
+    return history
+
+
+# -- checkpoints ---------------------------------------------------------------------------------
+
+
+def save(
+    model: AutoregressiveModel, path: str | os.PathLike, metadata: dict[str, Any] | None = None
+) -> Path:
+    """Write a checkpoint (model name, configuration, weights, ``metadata``) atomically.
+
+    The file is written to a temporary name in the same folder and renamed into place, so a
+    crash never leaves a half-written checkpoint at ``path``.
+    """
+    name = type(model).__name__
+    if REGISTRY.get(name) is not type(model):
+        raise TypeError(
+            f"{name} is not a registered arbook model; known: {', '.join(sorted(REGISTRY))}"
+        )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "model": name,
+        "config": model.config,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "metadata": dict(metadata or {}),
+    }
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(payload, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and check a checkpoint file (safely: ``weights_only=True``); returns its contents."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(
+            f"{path} is not a readable arbook checkpoint (corrupt or truncated?): {exc}"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not an arbook checkpoint (no '{CHECKPOINT_FORMAT}' header)")
+    if payload.get("version") != CHECKPOINT_VERSION:
+        raise ValueError(
+            f"{path} has checkpoint version {payload.get('version')!r}; this arbook reads version {CHECKPOINT_VERSION}"
+        )
+    missing = {"model", "config", "state_dict", "metadata"} - payload.keys()
+    if missing:
+        raise ValueError(f"{path} is missing {', '.join(sorted(missing))}")
+    return payload
+
+
+def load(path: str | os.PathLike, device: torch.device | str | None = None) -> AutoregressiveModel:
+    """Rebuild a model from a checkpoint written by :func:`save`, in evaluation mode.
+
+    The checkpoint's metadata is available as ``model.checkpoint_metadata``.
+    """
+    payload = load_checkpoint(path)
+    name = payload["model"]
+    if name not in REGISTRY:
+        raise ValueError(
+            f"{path} holds an unknown model {name!r}; known: {', '.join(sorted(REGISTRY))}"
+        )
+    try:
+        model = REGISTRY[name](**payload["config"])
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{path}: cannot build {name} from its stored configuration: {exc}"
+        ) from None
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as exc:
+        raise ValueError(
+            f"{path}: the weights do not match the {name} configuration: {exc}"
+        ) from None
+    model.checkpoint_metadata = payload["metadata"]
+    if device is not None:
+        model.to(device)
+    return model.eval()

@@ -1,0 +1,122 @@
+"""The command line: train, sample, evaluate, and clear errors for unknown names."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from arbook.__main__ import main
+
+
+def test_train_sample_evaluate(tmp_path, capsys):
+    ckpt = tmp_path / "made.pt"
+    code = main(
+        [
+            "train",
+            "made",
+            "--dataset",
+            "digits-binary",
+            "--max-seconds",
+            "3",
+            "--quiet",
+            "--json",
+            "--out",
+            str(ckpt),
+        ]
+    )
+    assert code == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    result = json.loads(lines[-1])
+    for key in (
+        "test_nll_nats",
+        "test_nll_nats_per_dim",
+        "test_bits_per_dim",
+        "train_seconds",
+        "parameters",
+    ):
+        assert key in result
+    assert result["test_nll_nats_per_dim"] == pytest.approx(result["test_nll_nats"] / 64)
+    assert 0 < result["test_bits_per_dim"] < 1.0
+    assert ckpt.is_file()
+
+    assert (
+        main(
+            ["sample", str(ckpt), "-n", "4", "--out", str(tmp_path / "grid.png"), "--top-p", "0.9"]
+        )
+        == 0
+    )
+    assert (tmp_path / "grid.png").stat().st_size > 1000
+    assert main(["sample", str(ckpt), "-n", "1"]) == 0
+    assert "sample 0:" in capsys.readouterr().out
+
+    assert main(["evaluate", str(ckpt), "--json"]) == 0
+    evaluation = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert evaluation["nll_nats"] == pytest.approx(result["test_nll_nats"], rel=1e-6)
+
+
+def test_made_ensemble_option(tmp_path, capsys):
+    ckpt = tmp_path / "ens.pt"
+    assert (
+        main(
+            [
+                "train",
+                "made",
+                "--dataset",
+                "digits-binary",
+                "--num-masks",
+                "2",
+                "--max-seconds",
+                "1",
+                "--quiet",
+                "--json",
+                "--out",
+                str(ckpt),
+            ]
+        )
+        == 0
+    )
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["options"] == {
+        "num_masks": 2
+    }
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["train", "pixelsnake", "--dataset", "digits"],
+            "unknown model 'pixelsnake'; choose one of: logistic, made",
+        ),
+        (
+            ["train", "made", "--dataset", "cifar"],
+            "unknown dataset 'cifar'; choose one of: digits, digits-binary",
+        ),
+        (
+            ["train", "logistic", "--dataset", "digits", "--num-masks", "3"],
+            "--num-masks applies to the made model only",
+        ),
+        (["sample", "nowhere.pt"], "no checkpoint at nowhere.pt"),
+        (["sample", "nowhere.pt", "--temperature", "0"], "no checkpoint"),
+    ],
+)
+def test_clear_errors(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bad_sampling_option_is_reported(tmp_path, capsys):
+    from arbook import LogisticAR, save
+
+    ckpt = save(LogisticAR(64), tmp_path / "l.pt")
+    assert main(["sample", str(ckpt), "--temperature", "-1"]) == 2
+    assert "temperature must be" in capsys.readouterr().err
+
+
+def test_module_entry_point():
+    out = subprocess.run(
+        [sys.executable, "-m", "arbook", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "train" in out.stdout and "sample" in out.stdout and "evaluate" in out.stdout

@@ -1,0 +1,154 @@
+"""The properties every autoregressive model must have (DESIGN.md), run on every model in
+``conftest.TINY_MODELS``: causality by gradient, exact normalisation, sampling that follows the
+model, and clear errors for bad input."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from arbook import checks
+from arbook.masks import allowed
+
+
+def _each_mask(model):
+    """Run a check for every mask of a multi-mask model (each is its own autoregressive model)."""
+    for index in range(getattr(model, "num_masks", 1)):
+        if hasattr(model, "set_mask"):
+            model.set_mask(index)
+        yield index
+
+
+def test_causality_by_gradient(tiny_model):
+    for index in _each_mask(tiny_model):
+        deps = checks.dependencies(tiny_model)
+        assert not (deps & ~allowed(tiny_model.order)).any(), (
+            f"mask {index}: output depends on a later input"
+        )
+        # Position order[0] is predicted from nothing; the last one may see everything before it.
+        assert not deps[tiny_model.order[0]].any()
+        assert deps.any(), "the model ignores its inputs entirely"
+
+
+def test_normalisation(tiny_model):
+    assert checks.total_probability(tiny_model) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_sampling_follows_the_model(tiny_model):
+    result = checks.sampling_test(tiny_model, num_samples=20000, seed=1)
+    assert result.p_value > 1e-3, result
+    assert result.total_variation < 0.03, result
+
+
+def test_samples_are_valid_and_reproducible(tiny_model):
+    a = tiny_model.sample(7, generator=torch.Generator().manual_seed(5))
+    b = tiny_model.sample(7, generator=torch.Generator().manual_seed(5))
+    assert a.dtype == torch.long and a.shape == (7, *tiny_model.event_shape)
+    assert torch.equal(a, b)
+    assert a.min() >= 0 and a.max() < tiny_model.num_classes
+
+
+def test_log_prob_is_sum_of_conditionals(tiny_model):
+    """For a single ordering, log_prob equals the sum of log-softmax of the logits at the data."""
+    if getattr(tiny_model, "num_masks", 1) > 1:
+        pytest.skip("a mixture's log_prob is checked in test_made")
+    x = torch.randint(
+        tiny_model.num_classes,
+        (5, *tiny_model.event_shape),
+        generator=torch.Generator().manual_seed(0),
+    )
+    logp = tiny_model(x).log_softmax(-1).gather(-1, x.unsqueeze(-1)).squeeze(-1).flatten(1).sum(1)
+    torch.testing.assert_close(tiny_model.log_prob(x), logp)
+
+
+def test_greedy_and_filters(tiny_model):
+    g = torch.Generator().manual_seed(0)
+    greedy = tiny_model.sample(3, greedy=True, generator=g)
+    assert torch.equal(greedy[0], greedy[1]) or getattr(tiny_model, "num_masks", 1) > 1
+    top1 = tiny_model.sample(50, top_k=1, generator=g)
+    if getattr(tiny_model, "num_masks", 1) == 1:
+        assert (top1 == greedy[0]).all(), "top_k=1 must equal greedy decoding"
+    low = tiny_model.sample(50, temperature=0.05, generator=g)
+    assert low.shape == top1.shape
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "match"),
+    [
+        (lambda m: torch.zeros(2, *m.event_shape), TypeError, "integer data"),
+        (lambda m: torch.zeros(2, *m.event_shape, dtype=torch.bool), TypeError, "integer data"),
+        (lambda m: [[0] * m.num_dims], TypeError, "LongTensor"),
+        (
+            lambda m: torch.full((2, *m.event_shape), m.num_classes, dtype=torch.long),
+            ValueError,
+            "must be in",
+        ),
+        (lambda m: torch.full((2, *m.event_shape), -1, dtype=torch.long), ValueError, "found -1"),
+        (lambda m: torch.zeros(2, m.num_dims + 1, dtype=torch.long), ValueError, "shape"),
+        (lambda m: torch.zeros(m.num_dims, dtype=torch.long), ValueError, "shape"),
+    ],
+    ids=["float", "bool", "list", "too-large", "negative", "wrong-size", "no-batch"],
+)
+def test_bad_data_is_a_clear_error(tiny_model, make, error, match):
+    with pytest.raises(error, match=match):
+        tiny_model(make(tiny_model))
+    with pytest.raises(error, match=match):
+        tiny_model.log_prob(make(tiny_model))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"temperature": 0.0}, ValueError, "temperature"),
+        ({"temperature": -1.0}, ValueError, "temperature"),
+        ({"temperature": math.inf}, ValueError, "temperature"),
+        ({"top_k": 0}, ValueError, "top_k"),
+        ({"top_k": 1.5}, TypeError, "top_k"),
+        ({"top_p": 0.0}, ValueError, "top_p"),
+        ({"top_p": 1.5}, ValueError, "top_p"),
+        ({"top_p": -0.1}, ValueError, "top_p"),
+    ],
+)
+def test_bad_sampling_options_are_clear_errors(tiny_model, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        tiny_model.sample(2, **kwargs)
+
+
+@pytest.mark.parametrize("n", [0, -3, 2.5, True])
+def test_bad_sample_count(tiny_model, n):
+    with pytest.raises((ValueError, TypeError), match="number of samples"):
+        tiny_model.sample(n)
+
+
+def test_causality_check_catches_a_leak():
+    """The test of the tests: a MADE whose output mask lets a variable see itself fails the check."""
+    from arbook import MADE
+
+    model = MADE(4, [16], seed=0)
+    assert checks.causality_violations(model) == []
+    model.output.set_mask(torch.ones_like(model.output.mask))
+    violations = checks.causality_violations(model)
+    assert (0, 0) in violations and len(violations) > 0
+
+
+def test_normalisation_check_catches_an_unnormalised_model():
+    from arbook import LogisticAR
+
+    model = LogisticAR(3)
+    original = model.log_prob
+    model.log_prob = lambda x: original(x) + 0.1  # type: ignore[method-assign]
+    assert checks.total_probability(model) == pytest.approx(math.exp(0.1), rel=1e-5)
+
+
+def test_sampling_check_catches_a_wrong_sampler():
+    from arbook import LogisticAR
+
+    torch.manual_seed(0)
+    model = LogisticAR(3)
+    with torch.no_grad():
+        model.output.bias.mul_(0).add_(2.0)
+    # Sampling at a low temperature does not follow the model: the check must say so.
+    result = checks.sampling_test(model, num_samples=5000, temperature=0.5)
+    assert result.p_value < 1e-6
