@@ -6,7 +6,18 @@ masks, data, a trainer, samplers, plots and widgets.
 
 __version__ = "0.1.0"
 
-from arbook import chain_rule, checks, data, layers, masks, metrics, models, plots, recipes, sampling
+from arbook import (
+    chain_rule,
+    checks,
+    data,
+    layers,
+    masks,
+    metrics,
+    models,
+    plots,
+    recipes,
+    sampling,
+)
 from arbook.data import digits
 from arbook.metrics import bits_per_dim
 from arbook.models import MADE, AutoregressiveModel, LogisticAR
@@ -14,27 +25,27 @@ from arbook.runtime import device, profile, seed_everything, setup
 from arbook.train import evaluate, fit, load, save
 
 __all__ = [
-    "chain_rule",
-    "checks",
-    "data",
-    "layers",
-    "masks",
-    "metrics",
-    "models",
-    "plots",
-    "recipes",
-    "sampling",
     "MADE",
     "AutoregressiveModel",
     "LogisticAR",
     "__version__",
     "bits_per_dim",
+    "chain_rule",
+    "checks",
+    "data",
     "device",
     "digits",
     "evaluate",
     "fit",
+    "layers",
     "load",
+    "masks",
+    "metrics",
+    "models",
+    "plots",
     "profile",
+    "recipes",
+    "sampling",
     "save",
     "seed_everything",
     "setup",

@@ -36,7 +36,10 @@ def dependencies(
     The gradient of the logits at position ``i`` with respect to the input features
     (:meth:`~arbook.models.base.AutoregressiveModel.encode`) at position ``j`` is exactly zero
     when there is no path from ``j`` to ``i``. The test uses ``num_examples`` random inputs (or
-    ``x``) and random output weights, so an accidental zero is vanishingly unlikely.
+    ``x``) and random output weights. A True entry proves a dependency; a False entry on an
+    allowed pair can also mean a path that exists but is inactive for these inputs (a ReLU unit
+    that is off for all of them), so the result may be a strict subset of the connectivity.
+    Causality needs only the other direction: no True entry on a forbidden pair.
     """
     g = torch.Generator().manual_seed(seed)
     if x is None:
@@ -69,7 +72,7 @@ def log_probs_of_all(model: AutoregressiveModel) -> torch.Tensor:
     """``log_prob`` of every possible example (in :func:`arbook.chain_rule.all_values` order)."""
     everything = all_values(model.num_classes, model.event_shape).to(model.device)
     with evaluating(model):
-        return torch.cat([model.log_prob(chunk) for chunk in everything.split(4096)]).double().cpu()
+        return torch.cat([model.log_prob(chunk).cpu() for chunk in everything.split(4096)]).double()
 
 
 def total_probability(model: AutoregressiveModel) -> float:

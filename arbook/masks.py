@@ -116,13 +116,14 @@ def connectivity(masks: Sequence[torch.Tensor]) -> torch.Tensor:
     """
     if len(masks) == 0:
         raise ValueError("need at least one mask")
-    result = masks[0].double()
+    # Path counts on the CPU in float64: exact for any realistic size, and MPS has no float64.
+    result = masks[0].detach().cpu().double()
     for mask in masks[1:]:
         if mask.shape[1] != result.shape[0]:
             raise ValueError(
                 f"masks do not chain: a mask with {mask.shape[1]} inputs follows one with {result.shape[0]} outputs"
             )
-        result = mask.double() @ result
+        result = mask.detach().cpu().double() @ result
     return result
 
 

@@ -57,7 +57,7 @@ def evaluate(model: AutoregressiveModel, data: torch.Tensor, batch_size: int = 5
     with evaluating(model):
         for start in range(0, len(data), batch_size):
             batch = data[start : start + batch_size].to(model.device)
-            total += -model.log_prob(batch).double().sum().item()
+            total += -model.log_prob(batch).cpu().double().sum().item()
     nll = total / len(data)
     return Evaluation(
         nll_nats=nll,

@@ -151,5 +151,7 @@ def test_cached_masks_follow_loaded_degrees():
     for m in (0, 1):
         a.set_mask(m)
         b.set_mask(m)
-        assert torch.equal(a.output.mask, b.output.mask) and torch.equal(a.hidden[0].mask, b.hidden[0].mask)
+        assert torch.equal(a.output.mask, b.output.mask) and torch.equal(
+            a.hidden[0].mask, b.hidden[0].mask
+        )
         assert torch.equal(a.order, b.order)

@@ -152,3 +152,8 @@ def test_sampling_check_catches_a_wrong_sampler():
     # Sampling at a low temperature does not follow the model: the check must say so.
     result = checks.sampling_test(model, num_samples=5000, temperature=0.5)
     assert result.p_value < 1e-6
+
+
+def test_unknown_sampler_option_is_a_clear_error(tiny_model):
+    with pytest.raises(TypeError, match="unexpected options"):
+        tiny_model.sample(2, beam_width=3)

@@ -79,7 +79,11 @@ class AutoregressiveModel(nn.Module):
             for name, param in module.named_parameters(recurse=False):
                 if not param.requires_grad:
                     continue
-                if name == "weight" and isinstance(mask, torch.Tensor) and mask.shape == param.shape:
+                if (
+                    name == "weight"
+                    and isinstance(mask, torch.Tensor)
+                    and mask.shape == param.shape
+                ):
                     total += int((mask != 0).sum())
                 else:
                     total += param.numel()
@@ -124,21 +128,32 @@ class AutoregressiveModel(nn.Module):
         top_p: float | None = None,
         greedy: bool = False,
         generator: torch.Generator | None = None,
+        **model_options: Any,
     ) -> torch.Tensor:
         """Draw ``n`` examples ``[n, *event_shape]``, one position at a time in ``self.order``.
 
         ``temperature``, ``top_k``, ``top_p`` and ``greedy`` reshape each conditional as
         described in :mod:`arbook.sampling`; with the defaults the samples follow the model
-        exactly. Pass a seeded ``generator`` for reproducible samples.
+        exactly. Pass a seeded ``generator`` for reproducible samples. ``model_options`` are
+        options of a particular model's sampler (such as ``use_cache``).
         """
         check_options(temperature, top_k, top_p)
         n = check_count(n)
-        x = torch.zeros(n, *self.event_shape, dtype=torch.long, device=self.device)
         opts = dict(
             temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy, generator=generator
         )
         with evaluating(self):
-            return self._fill(x, start=0, **opts)
+            return self._generate(n, opts, **model_options)
+
+    def _generate(self, n: int, opts: dict[str, Any], **model_options: Any) -> torch.Tensor:
+        """Sampling proper, with validated options; models with a cache or several orders
+        override this."""
+        if model_options:
+            raise TypeError(
+                f"{type(self).__name__}.sample() got unexpected options {sorted(model_options)}"
+            )
+        x = torch.zeros(n, *self.event_shape, dtype=torch.long, device=self.device)
+        return self._fill(x, start=0, **opts)
 
     def _fill(self, x: torch.Tensor, start: int, **opts: Any) -> torch.Tensor:
         """Generate positions ``order[start:]`` of ``x`` in place, recomputing the logits each step."""

@@ -25,8 +25,7 @@ from torch import nn
 
 from arbook.layers import MaskedLinear
 from arbook.masks import check_order, expand_mask, made_degrees, made_masks
-from arbook.models.base import AutoregressiveModel, check_count, evaluating
-from arbook.sampling import check_options
+from arbook.models.base import AutoregressiveModel
 
 
 class MADE(AutoregressiveModel):
@@ -198,33 +197,19 @@ class MADE(AutoregressiveModel):
             return -super().log_prob(x).mean()
         return super().loss(x)
 
-    @torch.no_grad()
-    def sample(
-        self,
-        n: int,
-        *,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        greedy: bool = False,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """Draw ``n`` examples from the mixture: each picks a mask uniformly, then samples in its order."""
-        check_options(temperature, top_k, top_p)
-        n = check_count(n)
-        opts: dict[str, Any] = dict(
-            temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy, generator=generator
-        )
+    def _generate(self, n: int, opts: dict[str, Any], **model_options: Any) -> torch.Tensor:
+        """Sample the mixture: each example picks a mask uniformly, then samples in its order."""
+        if model_options:
+            raise TypeError(f"MADE.sample() got unexpected options {sorted(model_options)}")
         x = torch.zeros(n, self.num_dims, dtype=torch.long, device=self.device)
-        choice = torch.randint(self.num_masks, (n,), generator=generator)
+        choice = torch.randint(self.num_masks, (n,), generator=opts["generator"])
         current = self.mask_index
         try:
-            with evaluating(self):
-                for m in range(self.num_masks):
-                    rows = (choice == m).nonzero().flatten().to(x.device)
-                    if len(rows):
-                        self.set_mask(m)
-                        x[rows] = self._fill(x[rows], start=0, **opts)
+            for m in range(self.num_masks):
+                rows = (choice == m).nonzero().flatten().to(x.device)
+                if len(rows):
+                    self.set_mask(m)
+                    x[rows] = self._fill(x[rows], start=0, **opts)
         finally:
             self.set_mask(current)
         return x
