@@ -1,4 +1,4 @@
-"""Units, the runtime (device, profile, seeding) and the digits data set."""
+"""Units and the runtime (device, profile, seeding)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from arbook import data, metrics, runtime
+from arbook import metrics, runtime
 
 
 def test_bits_per_dim():
@@ -63,39 +63,3 @@ def test_seeding_and_setup():
     rt = runtime.setup(seed=1, device_name="cpu", profile_name="quick")
     assert (rt.device.type, rt.profile, rt.seed) == ("cpu", "quick", 1)
     assert "profile quick" in str(rt)
-
-
-def test_digits_split():
-    train, test = data.digits("train"), data.digits("test")
-    assert train.shape == (1437, 8, 8) and test.shape == (360, 8, 8)
-    assert train.dtype == torch.long and train.min() == 0 and train.max() == 16
-    binary = data.digits("test", binary=True)
-    assert set(binary.unique().tolist()) == {0, 1}
-    assert torch.equal(binary, (test >= 8).long())
-    images, labels = data.digits("test", return_labels=True)
-    assert torch.equal(images, test) and torch.bincount(labels).min() >= 35  # stratified
-    with pytest.raises(ValueError, match="unknown split 'valid'"):
-        data.digits("valid")
-
-
-def test_digits_split_is_the_documented_one():
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    bunch = load_digits()
-    _, x_test, _, _ = train_test_split(
-        bunch.images, bunch.target, test_size=0.2, random_state=0, stratify=bunch.target
-    )
-    assert torch.equal(data.digits("test"), torch.from_numpy(x_test.astype(np.int64)))
-
-
-def test_split_validation():
-    x = torch.arange(100)
-    train, val = data.split_validation(x, 0.1, seed=0)
-    assert len(train) == 90 and len(val) == 10
-    assert sorted(torch.cat([train, val]).tolist()) == list(range(100))
-    assert torch.equal(val, data.split_validation(x, 0.1, seed=0)[1])
-    with pytest.raises(ValueError, match="fraction"):
-        data.split_validation(x, 1.0)
-    with pytest.raises(ValueError, match="cannot carve"):
-        data.split_validation(torch.arange(3), 0.1)
