@@ -88,6 +88,7 @@ class SamplingTest:
     chi_square: float
     p_value: float  #: chance of a chi-square this large if the samples follow the model
     total_variation: float  #: ``0.5 * sum |freq - p|``
+    expected_total_variation: float  #: its expected value from sampling noise alone
 
 
 def sampling_test(
@@ -103,11 +104,16 @@ def sampling_test(
     weights = model.num_classes ** torch.arange(model.num_dims - 1, -1, -1)
     counts = torch.bincount((samples * weights).sum(dim=1), minlength=len(probs)).double()
     freq = counts / num_samples
+    tv = float(0.5 * (freq - probs).abs().sum())
+    # E|freq - p| for a binomial proportion, from its normal approximation.
+    noise = float(0.5 * torch.sqrt(2 * probs * (1 - probs) / (torch.pi * num_samples)).sum())
     expected = probs * num_samples
-    support = expected > 0
-    if (counts[~support] > 0).any():
-        return SamplingTest(num_samples, float("inf"), 0.0, float(0.5 * (freq - probs).abs().sum()))
-    stat, p_value = chisquare(counts[support].numpy(), expected[support].numpy())
-    return SamplingTest(
-        num_samples, float(stat), float(p_value), float(0.5 * (freq - probs).abs().sum())
-    )
+    if (counts[expected == 0] > 0).any():
+        return SamplingTest(num_samples, float("inf"), 0.0, tv, noise)
+    # Pool the outcomes expected fewer than 5 times, so the chi-square approximation holds.
+    small = expected < 5
+    observed_cells = torch.cat([counts[~small], counts[small].sum().view(1)])
+    expected_cells = torch.cat([expected[~small], expected[small].sum().view(1)])
+    keep = expected_cells > 0
+    stat, p_value = chisquare(observed_cells[keep].numpy(), expected_cells[keep].numpy())
+    return SamplingTest(num_samples, float(stat), float(p_value), tv, noise)

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from arbook import data
-from arbook.models import MADE, AutoregressiveModel, LogisticAR
+from arbook.models import MADE, AutoregressiveModel, GatedPixelCNN, LogisticAR, PixelCNN
 from arbook.runtime import PROFILES
 
 
@@ -52,6 +52,22 @@ DATASETS: dict[str, DatasetSpec] = {
             (8, 8),
             "image",
             "scikit-learn 8x8 digits, binarized at level 8",
+        ),
+        DatasetSpec(
+            "fashion-mnist-binary",
+            lambda split: data.fashion_mnist(split, levels=2),
+            2,
+            (28, 28),
+            "image",
+            "Fashion-MNIST 28x28, binarized at 128",
+        ),
+        DatasetSpec(
+            "fashion-mnist",
+            lambda split: data.fashion_mnist(split, levels=256),
+            256,
+            (28, 28),
+            "image",
+            "Fashion-MNIST 28x28, 256 grey levels",
         ),
     )
 }
@@ -92,10 +108,48 @@ def _logistic(spec: DatasetSpec, profile: str) -> tuple[AutoregressiveModel, dic
     return model, dict(batch_size=100, lr=1e-2, weight_decay=0.0, patience=20, max_epochs=1000)
 
 
+def _pixelcnn(spec: DatasetSpec, profile: str) -> tuple[AutoregressiveModel, dict[str, Any]]:
+    _check_image(spec, "pixelcnn")
+    channels = 64 if profile == "quick" else 128
+    model = PixelCNN(spec.num_classes, spec.shape, channels=channels, num_layers=6)
+    return model, _image_fit(spec, profile)
+
+
+def _gated_pixelcnn(spec: DatasetSpec, profile: str) -> tuple[AutoregressiveModel, dict[str, Any]]:
+    _check_image(spec, "gated-pixelcnn")
+    channels = 64 if profile == "quick" else 128
+    layers = 6 if spec.shape[0] <= 8 else 10
+    model = GatedPixelCNN(spec.num_classes, spec.shape, channels=channels, num_layers=layers)
+    return model, _image_fit(spec, profile)
+
+
+def _check_image(spec: DatasetSpec, model_name: str) -> None:
+    if len(spec.shape) != 2:
+        raise ValueError(
+            f"{model_name} reads images; {spec.name} holds examples of shape {list(spec.shape)}"
+        )
+
+
+def _image_fit(spec: DatasetSpec, profile: str) -> dict[str, Any]:
+    small = spec.shape[0] <= 8
+    fit_kwargs: dict[str, Any] = dict(
+        batch_size=64 if small else 128,
+        lr=2e-3,
+        patience=10,
+        max_epochs=500 if small else 30,
+        max_seconds=300,
+    )
+    if profile == "full":
+        fit_kwargs["max_seconds"] = None
+    return fit_kwargs
+
+
 #: Model names the command line accepts, with the data shape each model reads.
 MODELS: dict[str, Callable[..., tuple[AutoregressiveModel, dict[str, Any]]]] = {
     "made": _made,
     "logistic": _logistic,
+    "pixelcnn": _pixelcnn,
+    "gated-pixelcnn": _gated_pixelcnn,
 }
 
 #: Models that read each example as a flat vector ``[B, D]`` rather than in its own shape.

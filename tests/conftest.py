@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from arbook import MADE, LogisticAR
+from arbook.models import GatedPixelCNN, PixelCNN
 
 matplotlib.use("Agg")
 
@@ -28,6 +29,14 @@ TINY_MODELS = {
     "made-3-classes": lambda: MADE(3, [12, 12], num_classes=3, seed=3),
     "made-masks-natural": lambda: MADE(4, [12], num_masks=4, seed=4),
     "made-masks-random": _made_multi,
+    "pixelcnn-2x2-3-levels": lambda: PixelCNN(
+        3, (2, 2), channels=8, num_layers=2, first_kernel_size=3
+    ),
+    "pixelcnn-3x3-binary": lambda: PixelCNN(2, (3, 3), channels=8, num_layers=2),
+    "gated-pixelcnn-2x2-3-levels": lambda: GatedPixelCNN(3, (2, 2), channels=8, num_layers=2),
+    "gated-pixelcnn-3x3-binary-dilated": lambda: GatedPixelCNN(
+        2, (3, 3), channels=8, num_layers=2, dilations=[1, 2]
+    ),
 }
 
 

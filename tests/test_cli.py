@@ -88,11 +88,11 @@ def test_made_ensemble_option(tmp_path, capsys):
     [
         (
             ["train", "pixelsnake", "--dataset", "digits"],
-            "unknown model 'pixelsnake'; choose one of: logistic, made",
+            "unknown model 'pixelsnake'; choose one of: gated-pixelcnn, logistic, made, pixelcnn",
         ),
         (
             ["train", "made", "--dataset", "cifar"],
-            "unknown dataset 'cifar'; choose one of: digits, digits-binary",
+            "unknown dataset 'cifar'; choose one of: digits, digits-binary, fashion-mnist, fashion-mnist-binary",
         ),
         (
             ["train", "logistic", "--dataset", "digits", "--num-masks", "3"],
@@ -120,3 +120,25 @@ def test_module_entry_point():
         [sys.executable, "-m", "arbook", "--help"], capture_output=True, text=True, check=True
     )
     assert "train" in out.stdout and "sample" in out.stdout and "evaluate" in out.stdout
+
+
+def test_train_gated_pixelcnn_on_digits(tmp_path, capsys):
+    ckpt = tmp_path / "g.pt"
+    argv = [
+        "train",
+        "gated-pixelcnn",
+        "--dataset",
+        "digits",
+        "--max-seconds",
+        "2",
+        "--quiet",
+        "--json",
+        "--out",
+        str(ckpt),
+    ]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (
+        result["model"] == "gated-pixelcnn" and 0 < result["test_bits_per_dim"] < 4.09
+    )  # log2(17)
+    assert main(["sample", str(ckpt), "-n", "2", "--out", str(tmp_path / "s.png")]) == 0

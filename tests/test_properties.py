@@ -39,7 +39,7 @@ def test_normalisation(tiny_model):
 def test_sampling_follows_the_model(tiny_model):
     result = checks.sampling_test(tiny_model, num_samples=20000, seed=1)
     assert result.p_value > 1e-3, result
-    assert result.total_variation < 0.03, result
+    assert result.total_variation < 1.5 * result.expected_total_variation + 0.005, result
 
 
 def test_samples_are_valid_and_reproducible(tiny_model):

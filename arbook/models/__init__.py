@@ -3,8 +3,11 @@
 from arbook.models.base import AutoregressiveModel
 from arbook.models.logistic import LogisticAR
 from arbook.models.made import MADE
+from arbook.models.pixelcnn import GatedPixelCNN, PixelCNN
 
 #: Model classes by name, for checkpoints.
-REGISTRY: dict[str, type[AutoregressiveModel]] = {cls.__name__: cls for cls in (MADE, LogisticAR)}
+REGISTRY: dict[str, type[AutoregressiveModel]] = {
+    cls.__name__: cls for cls in (MADE, LogisticAR, PixelCNN, GatedPixelCNN)
+}
 
-__all__ = ["MADE", "REGISTRY", "AutoregressiveModel", "LogisticAR"]
+__all__ = ["MADE", "REGISTRY", "AutoregressiveModel", "GatedPixelCNN", "LogisticAR", "PixelCNN"]
