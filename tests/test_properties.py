@@ -157,3 +157,21 @@ def test_sampling_check_catches_a_wrong_sampler():
 def test_unknown_sampler_option_is_a_clear_error(tiny_model):
     with pytest.raises(TypeError, match="unexpected options"):
         tiny_model.sample(2, beam_width=3)
+
+
+def test_sampling_can_continue_given_values(tiny_model):
+    if getattr(tiny_model, "num_masks", 1) > 1:
+        with pytest.raises(TypeError, match="needs one order"):
+            tiny_model.sample(2, given=tiny_model.sample(2), num_given=1)
+        return
+    g = torch.Generator().manual_seed(0)
+    given = tiny_model.sample(6, generator=g)
+    keep = tiny_model.num_dims // 2
+    out = tiny_model.sample(6, given=given, num_given=keep, generator=g)
+    flat_given, flat_out = given.view(6, -1), out.view(6, -1)
+    kept = tiny_model.order[:keep]
+    assert torch.equal(flat_out[:, kept], flat_given[:, kept])
+    with pytest.raises(ValueError, match="num_given"):
+        tiny_model.sample(6, given=given, num_given=tiny_model.num_dims + 1)
+    with pytest.raises(ValueError, match="6 samples"):
+        tiny_model.sample(6, given=given[:2], num_given=1)

@@ -145,15 +145,43 @@ class AutoregressiveModel(nn.Module):
         with evaluating(self):
             return self._generate(n, opts, **model_options)
 
-    def _generate(self, n: int, opts: dict[str, Any], **model_options: Any) -> torch.Tensor:
-        """Sampling proper, with validated options; models with a cache or several orders
-        override this."""
+    def _generate(
+        self,
+        n: int,
+        opts: dict[str, Any],
+        *,
+        given: torch.Tensor | None = None,
+        num_given: int = 0,
+        **model_options: Any,
+    ) -> torch.Tensor:
+        """Sampling proper, with validated options. ``given [n, *event_shape]`` with
+        ``num_given`` keeps the values at positions ``order[:num_given]`` and samples the rest
+        (completions, prompts). Models with a cache or several orders override this."""
         if model_options:
             raise TypeError(
                 f"{type(self).__name__}.sample() got unexpected options {sorted(model_options)}"
             )
-        x = torch.zeros(n, *self.event_shape, dtype=torch.long, device=self.device)
-        return self._fill(x, start=0, **opts)
+        if given is None:
+            if num_given:
+                raise ValueError("num_given needs the given values")
+            x = torch.zeros(n, *self.event_shape, dtype=torch.long, device=self.device)
+        else:
+            self.check_data(given)
+            if len(given) != n:
+                raise ValueError(
+                    f"given holds {len(given)} examples, but {n} samples were asked for"
+                )
+            if (
+                isinstance(num_given, bool)
+                or not isinstance(num_given, int)
+                or not 0 <= num_given <= self.num_dims
+            ):
+                raise ValueError(
+                    f"num_given must be an integer in [0, {self.num_dims}], got {num_given!r}"
+                )
+            x = given.clone().to(self.device)
+            x.view(n, self.num_dims)[:, self.order[num_given:].to(x.device)] = 0
+        return self._fill(x, start=num_given, **opts)
 
     def _fill(self, x: torch.Tensor, start: int, **opts: Any) -> torch.Tensor:
         """Generate positions ``order[start:]`` of ``x`` in place, recomputing the logits each step."""

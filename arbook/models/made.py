@@ -199,6 +199,13 @@ class MADE(AutoregressiveModel):
 
     def _generate(self, n: int, opts: dict[str, Any], **model_options: Any) -> torch.Tensor:
         """Sample the mixture: each example picks a mask uniformly, then samples in its order."""
+        if self.num_masks == 1:
+            return super()._generate(n, opts, **model_options)
+        if {"given", "num_given"} & model_options.keys():
+            raise TypeError(
+                f"continuing given values needs one order; this MADE mixes {self.num_masks} orders "
+                "(set_mask(i) and sample from a single-mask copy instead)"
+            )
         if model_options:
             raise TypeError(f"MADE.sample() got unexpected options {sorted(model_options)}")
         x = torch.zeros(n, self.num_dims, dtype=torch.long, device=self.device)

@@ -17,14 +17,14 @@ given images. Chapter "PixelCNN".
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from arbook.layers import GatedMaskedConv2d, MaskedConv2d
-from arbook.models.base import AutoregressiveModel, check_count, evaluating
-from arbook.sampling import check_options
+from arbook.models.base import AutoregressiveModel
 
 
 def _check_positive(**values: int) -> None:
@@ -54,25 +54,16 @@ class _ImageModel(AutoregressiveModel):
             nn.Conv2d(hidden, self.num_classes, 1),
         )
 
-    @torch.no_grad()
     def complete(
-        self,
-        images: torch.Tensor,
-        rows_kept: int,
-        *,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        greedy: bool = False,
-        generator: torch.Generator | None = None,
+        self, images: torch.Tensor, rows_kept: int, **sampling_options: Any
     ) -> torch.Tensor:
         """Keep the first ``rows_kept`` rows of ``images [B, H, W]`` and sample the rest.
 
         The kept rows are returned unchanged; every later pixel is drawn from the model's
-        conditional given everything above and to its left, exactly as in :meth:`sample`.
+        conditional given everything above and to its left, exactly as in :meth:`sample`,
+        which takes the same ``sampling_options`` (temperature, top_k, top_p, greedy, generator).
         """
         self.check_data(images)
-        check_options(temperature, top_k, top_p)
         height, width = self.event_shape
         if (
             isinstance(rows_kept, bool)
@@ -80,14 +71,9 @@ class _ImageModel(AutoregressiveModel):
             or not 0 <= rows_kept <= height
         ):
             raise ValueError(f"rows_kept must be an integer in [0, {height}], got {rows_kept!r}")
-        check_count(len(images))
-        x = images.clone().to(self.device)
-        x[:, rows_kept:] = 0
-        opts = dict(
-            temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy, generator=generator
+        return self.sample(
+            len(images), given=images, num_given=rows_kept * width, **sampling_options
         )
-        with evaluating(self):
-            return self._fill(x, start=rows_kept * width, **opts)
 
 
 class PixelCNN(_ImageModel):
