@@ -134,8 +134,11 @@ class AutoregressiveModel(nn.Module):
 
         ``temperature``, ``top_k``, ``top_p`` and ``greedy`` reshape each conditional as
         described in :mod:`arbook.sampling`; with the defaults the samples follow the model
-        exactly. Pass a seeded ``generator`` for reproducible samples. ``model_options`` are
-        options of a particular model's sampler (such as ``use_cache``).
+        exactly. Pass a seeded ``generator`` for reproducible samples.
+
+        ``given=values, num_given=m`` keeps ``values`` at the first ``m`` positions of the order
+        and samples the rest (completions and prompts). Other ``model_options`` belong to a
+        particular model's sampler (such as ``use_cache``).
         """
         check_options(temperature, top_k, top_p)
         n = check_count(n)
