@@ -218,6 +218,13 @@ class AutoregressiveModel(nn.Module):
                 )
 
 
+def check_positive(**values: Any) -> None:
+    """Raise ``ValueError`` unless every value is a positive integer (names it otherwise)."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
 def check_count(n: Any) -> int:
     """Validate a number of samples."""
     if isinstance(n, bool) or not isinstance(n, int):

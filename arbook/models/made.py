@@ -25,7 +25,7 @@ from torch import nn
 
 from arbook.layers import MaskedLinear
 from arbook.masks import check_order, expand_mask, made_degrees, made_masks
-from arbook.models.base import AutoregressiveModel
+from arbook.models.base import AutoregressiveModel, check_positive
 
 
 class MADE(AutoregressiveModel):
@@ -53,14 +53,12 @@ class MADE(AutoregressiveModel):
         seed: int = 0,
         dropout: float = 0.0,
     ) -> None:
-        if isinstance(num_inputs, bool) or not isinstance(num_inputs, int) or num_inputs < 1:
-            raise ValueError(f"num_inputs must be a positive integer, got {num_inputs!r}")
+        check_positive(num_inputs=num_inputs)
         super().__init__(num_classes, (num_inputs,))
         hidden_sizes = [int(h) for h in hidden_sizes]
         if any(h < 1 for h in hidden_sizes):
             raise ValueError(f"hidden sizes must be positive, got {hidden_sizes}")
-        if isinstance(num_masks, bool) or not isinstance(num_masks, int) or num_masks < 1:
-            raise ValueError(f"num_masks must be a positive integer, got {num_masks!r}")
+        check_positive(num_masks=num_masks)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         if isinstance(order, str) and order != "random":
@@ -216,7 +214,7 @@ class MADE(AutoregressiveModel):
                 rows = (choice == m).nonzero().flatten().to(x.device)
                 if len(rows):
                     self.set_mask(m)
-                    x[rows] = self._fill(x[rows], start=0, **opts)
+                    x[rows] = super()._generate(len(rows), opts)
         finally:
             self.set_mask(current)
         return x

@@ -24,13 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from arbook.layers import GatedMaskedConv2d, MaskedConv2d
-from arbook.models.base import AutoregressiveModel
-
-
-def _check_positive(**values: int) -> None:
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+from arbook.models.base import AutoregressiveModel, check_positive
 
 
 class _ImageModel(AutoregressiveModel):
@@ -97,7 +91,7 @@ class PixelCNN(_ImageModel):
         first_kernel_size: int = 7,
     ) -> None:
         super().__init__(num_classes, image_shape)
-        _check_positive(channels=channels, num_layers=num_layers)
+        check_positive(channels=channels, num_layers=num_layers)
         self.config = dict(
             num_classes=num_classes,
             image_shape=list(self.event_shape),
@@ -144,7 +138,7 @@ class GatedPixelCNN(_ImageModel):
         head_channels: int | None = None,
     ) -> None:
         super().__init__(num_classes, image_shape)
-        _check_positive(channels=channels, num_layers=num_layers)
+        check_positive(channels=channels, num_layers=num_layers)
         dilations = [1] * num_layers if dilations is None else [int(d) for d in dilations]
         if len(dilations) != num_layers or any(d < 1 for d in dilations):
             raise ValueError(f"dilations must be {num_layers} positive integers, got {dilations}")
