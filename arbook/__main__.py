@@ -3,6 +3,8 @@
     python -m arbook train made --dataset digits-binary [--num-masks 8] [--json]
     python -m arbook sample runs/made-digits-binary.pt -n 16 --out grid.png
     python -m arbook evaluate runs/made-digits-binary.pt
+    python -m arbook train lstm --dataset names          # or rnn, gru; --dataset shakespeare
+    python -m arbook sample runs/lstm-names.pt -n 10 --prompt "ma" --temperature 0.8
 
 ``train`` takes its settings from :mod:`arbook.recipes` for the chosen profile, holds out a
 validation split of the training data for early stopping, reports the exact test NLL (nats per
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from arbook import recipes, runtime
+from arbook import data, recipes, runtime
 from arbook.train import evaluate, fit, load, save
 
 
@@ -57,6 +59,15 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--top-k", type=int)
     sample.add_argument("--top-p", type=float)
     sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--prompt", help="text models: continue this text")
+    sample.add_argument(
+        "--length", type=int, help="text models: characters to generate (default: the model's)"
+    )
+    sample.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="recompute every conditional from the whole prefix (slow; same samples)",
+    )
     sample.add_argument("--device")
 
     ev = sub.add_parser("evaluate", help="exact NLL of a checkpoint on a data split")
@@ -79,8 +90,9 @@ def _train(args: argparse.Namespace) -> dict:
     if args.max_seconds is not None:
         fit_kwargs["max_seconds"] = args.max_seconds
     model.to(dev)
-    train_x = recipes.load_split(args.model, args.dataset, "train")
-    test_x = recipes.load_split(args.model, args.dataset, "test")
+    length = model.event_shape[0] if spec.is_text else None
+    train_x = recipes.load_split(args.model, args.dataset, "train", length)
+    test_x = recipes.load_split(args.model, args.dataset, "test", length)
     parameters = model.num_parameters()
     print(
         f"training {args.model} ({parameters:,} parameters) on {args.dataset} "
@@ -113,16 +125,22 @@ def _train(args: argparse.Namespace) -> dict:
         metadata={
             "dataset": args.dataset,
             "model_name": args.model,
-            "image_shape": list(spec.shape),
+            **(
+                {"vocab": spec.vocab().symbols}
+                if spec.is_text
+                else {"image_shape": list(spec.shape)}
+            ),
             **{
                 k: summary[k]
                 for k in ("test_nll_nats", "test_bits_per_dim", "train_seconds", "profile", "seed")
             },
         },
     )
+    per = "character" if spec.is_text else "dim"
     print(
-        f"test NLL {result.nll_nats:.3f} nats per {spec.unit} = {result.bits_per_dim:.4f} bits/dim "
-        f"(validation {history.best_val_nll:.3f}); trained {history.train_seconds:.1f} s; saved {out}"
+        f"test NLL {result.nll_nats:.3f} nats per {spec.unit} = {result.nll_nats_per_dim:.4f} "
+        f"nats = {result.bits_per_dim:.4f} bits per {per} (validation {history.best_val_nll:.3f}); "
+        f"trained {history.train_seconds:.1f} s; saved {out}"
     )
     return summary
 
@@ -132,9 +150,13 @@ def _sample(args: argparse.Namespace) -> None:
     model = load(args.checkpoint, device=dev)
     meta = model.checkpoint_metadata
     g = torch.Generator().manual_seed(args.seed)
-    x = model.sample(
-        args.num, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, generator=g
-    ).cpu()
+    options = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, generator=g)
+    if "vocab" in meta:
+        _sample_text(args, model, data.CharVocab("", specials=meta["vocab"]), options)
+        return
+    if args.prompt is not None or args.length is not None or args.no_cache:
+        raise ValueError("--prompt, --length and --no-cache apply to text models only")
+    x = model.sample(args.num, **options).cpu()
     shape = tuple(meta.get("image_shape") or model.event_shape)
     images = x.view(args.num, *shape)
     if args.out is not None:
@@ -170,6 +192,25 @@ def _sample(args: argparse.Namespace) -> None:
             print(" ".join(map(str, row)))
 
 
+def _sample_text(
+    args: argparse.Namespace, model: torch.nn.Module, vocab: data.CharVocab, options: dict
+) -> None:
+    if args.out is not None:
+        raise ValueError("--out writes image grids; text samples are printed")
+    prompt = vocab.encode(args.prompt) if args.prompt else None
+    x = model.sample(
+        args.num, prompt=prompt, length=args.length, use_cache=not args.no_cache, **options
+    ).cpu()
+    stop = model.stop_index
+    for row in x:
+        text = vocab.decode(row)
+        if stop is not None:
+            text = text.split(vocab.symbols[stop], 1)[0]
+            print(text)
+        else:
+            print(text, end="\n\n" + "-" * 40 + "\n")
+
+
 def _evaluate(args: argparse.Namespace) -> dict:
     dev = runtime.device(args.device)
     model = load(args.checkpoint, device=dev)
@@ -178,7 +219,11 @@ def _evaluate(args: argparse.Namespace) -> dict:
         raise ValueError(
             f"{args.checkpoint} does not record its data set; evaluate it from Python instead"
         )
-    x = recipes.load_split(meta["model_name"], meta["dataset"], args.split)
+    spec = recipes.dataset(meta["dataset"])
+    length = model.event_shape[0] if spec.is_text else None
+    x = recipes.load_split(meta["model_name"], meta["dataset"], args.split, length)
+    if not isinstance(x, torch.Tensor):  # a training text: evaluate its consecutive windows
+        x = data.text_chunks(x.codes, x.length)
     result = evaluate(model, x)
     unit = recipes.dataset(meta["dataset"]).unit
     print(

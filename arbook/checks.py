@@ -67,12 +67,28 @@ def causality_violations(model: AutoregressiveModel, **kwargs) -> list[tuple[int
     return [tuple(pair) for pair in bad.nonzero().tolist()]
 
 
+def canonical(model: AutoregressiveModel, x: torch.Tensor) -> torch.Tensor:
+    """``[B]`` boolean: is each example written in its one canonical form?
+
+    Always, except for models with a stop marker: an example ends at its first stop marker,
+    so the many arrays that differ only after it are one example, written canonically with
+    nothing but stop markers after the first.
+    """
+    stop = getattr(model, "stop_index", None)
+    if stop is None:
+        return torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
+    return ((x == stop) | model.counted(x)).flatten(1).all(dim=1)
+
+
 @torch.no_grad()
 def log_probs_of_all(model: AutoregressiveModel) -> torch.Tensor:
-    """``log_prob`` of every possible example (in :func:`arbook.chain_rule.all_values` order)."""
+    """``log_prob`` of every possible example (in :func:`arbook.chain_rule.all_values` order);
+    ``-inf`` for the non-:func:`canonical` arrays, which are not distinct examples."""
     everything = all_values(model.num_classes, model.event_shape).to(model.device)
     with evaluating(model):
-        return torch.cat([model.log_prob(chunk).cpu() for chunk in everything.split(4096)]).double()
+        logp = torch.cat([model.log_prob(chunk) for chunk in everything.split(4096)])
+    logp = logp.masked_fill(~canonical(model, everything), -torch.inf)
+    return logp.cpu().double()
 
 
 def total_probability(model: AutoregressiveModel) -> float:

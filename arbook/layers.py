@@ -149,6 +149,7 @@ class GatedMaskedConv2d(nn.Module):
         first: bool = False,
         in_channels: int | None = None,
         dilation: int = 1,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         in_channels = channels if in_channels is None else in_channels
@@ -161,6 +162,7 @@ class GatedMaskedConv2d(nn.Module):
         )
         self.link = nn.Conv2d(2 * channels, 2 * channels, 1)
         self.out = nn.Conv2d(channels, channels, 1)
+        self.dropout = nn.Dropout(dropout)
         self.residual = not first and in_channels == channels
 
     def forward(self, v: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -169,7 +171,7 @@ class GatedMaskedConv2d(nn.Module):
         v_out = torch.tanh(v_a) * torch.sigmoid(v_b)
         h_feat = self.horizontal(h) + self.link(v_feat)
         h_a, h_b = h_feat.chunk(2, dim=1)
-        h_out = self.out(torch.tanh(h_a) * torch.sigmoid(h_b))
+        h_out = self.out(self.dropout(torch.tanh(h_a) * torch.sigmoid(h_b)))
         if self.residual:
             h_out = h_out + h
         return v_out, h_out

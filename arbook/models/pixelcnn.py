@@ -125,6 +125,8 @@ class GatedPixelCNN(_ImageModel):
         dilations: optional dilation of each of the ``num_layers`` layers (widens the
             receptive field without more layers).
         head_channels: width of the 1x1 output layers.
+        dropout: dropout on each gated layer's output before its residual 1x1 convolution
+            (a regulariser for small data sets).
     """
 
     def __init__(
@@ -136,6 +138,7 @@ class GatedPixelCNN(_ImageModel):
         kernel_size: int = 3,
         dilations: Sequence[int] | None = None,
         head_channels: int | None = None,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__(num_classes, image_shape)
         check_positive(channels=channels, num_layers=num_layers)
@@ -151,10 +154,11 @@ class GatedPixelCNN(_ImageModel):
             kernel_size=kernel_size,
             dilations=dilations,
             head_channels=head_channels,
+            dropout=dropout,
         )
         self.first = GatedMaskedConv2d(channels, kernel_size, first=True, in_channels=num_classes)
         self.layers = nn.ModuleList(
-            GatedMaskedConv2d(channels, kernel_size, dilation=d) for d in dilations
+            GatedMaskedConv2d(channels, kernel_size, dilation=d, dropout=dropout) for d in dilations
         )
         self.head = self._head(channels, head_channels)
 
