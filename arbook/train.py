@@ -15,8 +15,8 @@ import math
 import os
 import tempfile
 import time
-from functools import partial
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
