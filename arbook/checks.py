@@ -46,7 +46,7 @@ def dependencies(
         x = torch.randint(model.num_classes, (num_examples, *model.event_shape), generator=g)
     model.check_data(x)
     x = x.to(model.device)
-    num_dims = model.num_dims
+    num_dims = x[0].numel()  # sequence models read any length
     with evaluating(model):
         h = model.encode(x).detach().requires_grad_(True)  # [B, *shape, E]
         out = model.decode(h).reshape(x.shape[0], num_dims, model.num_classes)
@@ -63,7 +63,10 @@ def causality_violations(model: AutoregressiveModel, **kwargs) -> list[tuple[int
 
     An empty list means the model is causal in ``model.order``.
     """
-    bad = dependencies(model, **kwargs) & ~allowed(model.order)
+    deps = dependencies(model, **kwargs)
+    # Sequences of another length than the model's default are read left to right.
+    order = model.order if len(deps) == model.num_dims else torch.arange(len(deps))
+    bad = deps & ~allowed(order)
     return [tuple(pair) for pair in bad.nonzero().tolist()]
 
 

@@ -286,7 +286,8 @@ def recipe(
         kind = "text" if model_name in TEXT_MODELS else "image"
         fitting = [n for n in sorted(DATASETS) if DATASETS[n].is_text == (kind == "text")]
         raise ValueError(
-            f"{model_name!r} is a model of {kind}; choose a {kind} data set: {', '.join(fitting)}"
+            f"{model_name!r} is {'a text' if kind == 'text' else 'an image'} model; choose one of the {kind} data sets: "
+            f"{', '.join(fitting)}"
         )
     build = MODELS[model_name]
     try:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from arbook import MADE, LogisticAR
-from arbook.models import GatedPixelCNN, PixelCNN
+from arbook.models import Bigram, CharRNN, GatedPixelCNN, PixelCNN
 
 matplotlib.use("Agg")
 
@@ -37,6 +37,13 @@ TINY_MODELS = {
     "gated-pixelcnn-3x3-binary-dilated": lambda: GatedPixelCNN(
         2, (3, 3), channels=8, num_layers=2, dilations=[1, 2]
     ),
+    "rnn-3-symbols": lambda: CharRNN(3, 8, cell="rnn", length=4),
+    "lstm-2-layers": lambda: CharRNN(3, 8, 2, cell="lstm", length=4),
+    "gru-binary-5": lambda: CharRNN(2, 8, cell="gru", length=5),
+    "lstm-stop-marker": lambda: CharRNN(3, 8, cell="lstm", length=4, stop_index=0),
+    "gru-stop-marker": lambda: CharRNN(3, 8, 2, cell="gru", length=4, stop_index=2),
+    "rnn-stop-marker": lambda: CharRNN(3, 8, cell="rnn", length=4, stop_index=1),
+    "bigram-stop-marker": lambda: Bigram(3, length=4, stop_index=0),
 }
 
 

@@ -92,11 +92,22 @@ def test_made_ensemble_option(tmp_path, capsys):
         ),
         (
             ["train", "made", "--dataset", "cifar"],
-            "unknown dataset 'cifar'; choose one of: digits, digits-binary, fashion-mnist, fashion-mnist-binary",
+            (
+                "unknown dataset 'cifar'; choose one of: digits, digits-binary, fashion-mnist, "
+                "fashion-mnist-binary, names, shakespeare"
+            ),
         ),
         (
             ["train", "logistic", "--dataset", "digits", "--num-masks", "3"],
             "--num-masks applies to the made model only",
+        ),
+        (
+            ["train", "lstm", "--dataset", "digits"],
+            "'lstm' is a text model; choose one of the text data sets: names, shakespeare",
+        ),
+        (
+            ["train", "made", "--dataset", "names"],
+            "'made' is an image model; choose one of the image data sets",
         ),
         (["sample", "nowhere.pt"], "no checkpoint at nowhere.pt"),
         (["sample", "nowhere.pt", "--temperature", "0"], "no checkpoint"),
@@ -142,3 +153,43 @@ def test_train_gated_pixelcnn_on_digits(tmp_path, capsys):
         result["model"] == "gated-pixelcnn" and 0 < result["test_bits_per_dim"] < 4.09
     )  # log2(17)
     assert main(["sample", str(ckpt), "-n", "2", "--out", str(tmp_path / "s.png")]) == 0
+
+
+def test_train_and_sample_names(tmp_path, capsys):
+    ckpt = tmp_path / "gru.pt"
+    argv = ["train", "gru", "--dataset", "names", "--max-seconds", "2", "--quiet", "--json"]
+    assert main([*argv, "--out", str(ckpt)]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["test_nll_nats_per_dim"] < result["test_nll_nats"]  # names have 7 positions
+    argv = [
+        "sample",
+        str(ckpt),
+        "-n",
+        "5",
+        "--prompt",
+        "ma",
+        "--temperature",
+        "0.8",
+        "--top-k",
+        "5",
+    ]
+    assert main(argv) == 0
+    names = capsys.readouterr().out.strip().splitlines()
+    assert len(names) == 5 and all(name.startswith("ma") for name in names)
+    assert main(["sample", str(ckpt), "-n", "2", "--no-cache", "--length", "5"]) == 0
+    assert all(len(n) <= 5 for n in capsys.readouterr().out.strip().splitlines())
+    assert main(["sample", str(ckpt), "--prompt", "M"]) == 2
+    assert "'M' is not in the vocabulary" in capsys.readouterr().err
+    assert main(["sample", str(ckpt), "--out", str(tmp_path / "x.png")]) == 2
+    assert "text samples are printed" in capsys.readouterr().err
+    assert main(["evaluate", str(ckpt), "--json"]) == 0
+    evaluation = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert evaluation["nll_nats"] == pytest.approx(result["test_nll_nats"], rel=1e-6)
+
+
+def test_prompt_needs_a_text_model(tmp_path, capsys):
+    from arbook import LogisticAR, save
+
+    ckpt = save(LogisticAR(64), tmp_path / "l.pt")
+    assert main(["sample", str(ckpt), "--prompt", "ab"]) == 2
+    assert "text models only" in capsys.readouterr().err

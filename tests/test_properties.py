@@ -11,6 +11,7 @@ import torch
 
 from arbook import checks
 from arbook.masks import allowed
+from arbook.models import SequenceModel
 
 
 def _each_mask(model):
@@ -59,7 +60,9 @@ def test_log_prob_is_sum_of_conditionals(tiny_model):
         (5, *tiny_model.event_shape),
         generator=torch.Generator().manual_seed(0),
     )
-    logp = tiny_model(x).log_softmax(-1).gather(-1, x.unsqueeze(-1)).squeeze(-1).flatten(1).sum(1)
+    per_position = tiny_model(x).log_softmax(-1).gather(-1, x.unsqueeze(-1)).squeeze(-1)
+    # Positions after a stop marker (names) are padding and count for nothing.
+    logp = (per_position * tiny_model.counted(x)).flatten(1).sum(1)
     torch.testing.assert_close(tiny_model.log_prob(x), logp)
 
 
@@ -92,6 +95,10 @@ def test_greedy_and_filters(tiny_model):
     ids=["float", "bool", "list", "too-large", "negative", "wrong-size", "no-batch"],
 )
 def test_bad_data_is_a_clear_error(tiny_model, make, error, match):
+    data = make(tiny_model)
+    if isinstance(tiny_model, SequenceModel) and isinstance(data, torch.Tensor) and data.dim() == 2:
+        if match == "shape":
+            pytest.skip("sequence models read sequences of any length")
     with pytest.raises(error, match=match):
         tiny_model(make(tiny_model))
     with pytest.raises(error, match=match):

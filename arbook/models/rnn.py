@@ -138,7 +138,7 @@ class Bigram(SequenceModel):
         super().__init__(num_classes, length, stop_index)
         self.config = dict(num_classes=num_classes, length=length, stop_index=stop_index)
         # Row 0 is the start; row 1 + a follows symbol a.
-        self.table = nn.Parameter(torch.zeros(num_classes + 1, num_classes))
+        self.table = nn.Parameter(0.1 * torch.randn(num_classes + 1, num_classes))
 
     @torch.no_grad()
     def fit_counts(self, data: torch.Tensor, smoothing: float = 1.0) -> Bigram:

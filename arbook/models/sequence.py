@@ -85,6 +85,7 @@ class SequenceModel(AutoregressiveModel):
         use_cache: bool = True,
         given: torch.Tensor | None = None,
         num_given: int = 0,
+        **model_options: Any,
     ) -> torch.Tensor:
         """``sample(n, length=None, prompt=None, use_cache=True, ...)``.
 
@@ -94,6 +95,10 @@ class SequenceModel(AutoregressiveModel):
         early once every row has. ``given=x, num_given=m`` is the same as
         ``prompt=x[:, :m], length=x.shape[1] - m``.
         """
+        if model_options:
+            raise TypeError(
+                f"{type(self).__name__}.sample() got unexpected options {sorted(model_options)}"
+            )
         if given is not None:
             if prompt is not None or length is not None:
                 raise ValueError("pass either given= or prompt=/length=, not both")

@@ -1,0 +1,133 @@
+"""Sampling speed: cached against recomputed generation, and image sampling time.
+
+    python -m benchmarks.sampling rnn        # characters/s, cached vs uncached, T = 64, 256, 1024
+    python -m benchmarks.sampling pixelcnn   # seconds for 16 images, digits and Fashion-MNIST
+    python -m benchmarks.sampling all --device cuda
+
+Weights do not change the cost of a step, so the models are freshly initialised with the
+configurations the recipes train. Each timing is the best of ``--repeats`` runs; the results
+are printed as a table and written to ``benchmarks/results/sampling-*.json`` with a record of
+the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from arbook import recipes, runtime
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def machine(device: torch.device) -> dict:
+    """What the numbers were measured on."""
+    info = {
+        "cpu": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "device": str(device),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def best_time(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
+    """The fastest of ``repeats`` runs of ``fn``, in seconds (after one warm-up run)."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def rnn(device: torch.device, lengths=(64, 256, 1024), repeats: int = 3) -> list[dict]:
+    """Characters per second of the Shakespeare LSTM, batch 1, with and without its cache."""
+    rows = []
+    for cell in ("lstm", "gru"):
+        runtime.seed_everything(0)
+        model, _ = recipes.recipe(cell, "shakespeare", "quick")
+        model.to(device).eval()
+        for length in lengths:
+            row = {"model": f"{cell} {model.config['hidden_size']}", "length": length}
+            for cached in (True, False):
+
+                def generate(cached: bool = cached, length: int = length) -> None:
+                    g = torch.Generator(device=device).manual_seed(0)
+                    model.sample(1, length=length, use_cache=cached, generator=g)
+
+                seconds = best_time(generate, device, repeats if length < 1024 else 1)
+                row["cached" if cached else "uncached"] = length / seconds
+            row["speedup"] = row["cached"] / row["uncached"]
+            rows.append(row)
+            print(
+                f"{row['model']:>9} | {length:>5} chars | cached {row['cached']:9.0f} chars/s | "
+                f"recompute {row['uncached']:8.0f} chars/s | {row['speedup']:6.1f}x",
+                flush=True,
+            )
+    return rows
+
+
+def pixelcnn(device: torch.device, repeats: int = 2, num_images: int = 16) -> list[dict]:
+    """Seconds to sample ``num_images`` images with the gated PixelCNNs the recipes train."""
+    rows = []
+    for dataset in ("digits", "fashion-mnist-binary", "fashion-mnist"):
+        for profile in ("quick", "full"):
+            runtime.seed_everything(0)
+            model, _ = recipes.recipe("gated-pixelcnn", dataset, profile)
+            model.to(device).eval()
+            seconds = best_time(lambda model=model: model.sample(num_images), device, repeats)
+            height, width = model.event_shape
+            row = {
+                "dataset": dataset,
+                "profile": profile,
+                "parameters": model.num_parameters(),
+                "pixels": height * width,
+                "images": num_images,
+                "seconds": seconds,
+                "ms_per_pixel_step": 1000 * seconds / (height * width),
+            }
+            rows.append(row)
+            print(
+                f"{dataset:>20} ({profile:>5}, {row['parameters']:>9,} parameters) | "
+                f"{num_images} images in {seconds:7.2f} s | "
+                f"{row['ms_per_pixel_step']:6.2f} ms per pixel step",
+                flush=True,
+            )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.sampling", description=__doc__)
+    parser.add_argument("which", choices=("rnn", "pixelcnn", "all"))
+    parser.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    device = runtime.device(args.device)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    print(json.dumps(machine(device)))
+    for name, bench in (("rnn", rnn), ("pixelcnn", pixelcnn)):
+        if args.which in (name, "all"):
+            rows = bench(device, repeats=args.repeats)
+            out = RESULTS / f"sampling-{name}-{device.type}.json"
+            out.write_text(json.dumps({"machine": machine(device), "results": rows}, indent=1))
+            print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
