@@ -67,7 +67,7 @@ def rnn(device: torch.device, lengths=(64, 256, 1024), repeats: int = 3) -> list
             row = {"model": f"{cell} {model.config['hidden_size']}", "length": length}
             for cached in (True, False):
 
-                def generate(cached: bool = cached, length: int = length) -> None:
+                def generate(model=model, cached: bool = cached, length: int = length) -> None:
                     g = torch.Generator(device=device).manual_seed(0)
                     model.sample(1, length=length, use_cache=cached, generator=g)
 
