@@ -400,6 +400,25 @@ class MarkovSource:
         start = float(-(pi * np.log(pi)).sum())
         return (start + (length - self.order) * self.entropy_rate()) / length
 
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """``[N]``: the exact log-probability in nats of sequences ``x [N, T]`` under the source
+        (the stationary probability of the first ``order`` symbols, then the transitions)."""
+        x = np.asarray(x.cpu() if isinstance(x, torch.Tensor) else x, dtype=np.int64)
+        if x.ndim != 2 or x.shape[1] < self.order:
+            raise ValueError(f"expected sequences [N, T] with T >= {self.order}")
+        if x.min() < 0 or x.max() >= self.num_symbols:
+            raise ValueError(f"symbols must be in [0, {self.num_symbols})")
+        k, contexts = self.num_symbols, len(self.stationary)
+        context = np.zeros(len(x), dtype=np.int64)
+        for i in range(self.order):
+            context = context * k + x[:, i]
+        with np.errstate(divide="ignore"):
+            total = np.log(self.stationary[context])
+            for t in range(self.order, x.shape[1]):
+                total = total + np.log(self.transition[context, x[:, t]])
+                context = (context * k + x[:, t]) % contexts
+        return torch.from_numpy(total)
+
     def sample(self, num_sequences: int, length: int, seed: int = 0) -> torch.Tensor:
         """``[num_sequences, length]`` sequences, reproducible from ``seed``."""
         if length < self.order:

@@ -111,6 +111,7 @@ def fit(
     eval_every: int | None = None,
     grad_clip: float | None = None,
     ema: float | None = None,
+    restore_best: bool = True,
     seed: int = 0,
     progress: bool = True,
 ) -> History:
@@ -129,12 +130,15 @@ def fit(
             validation NLL (``None``: keep it constant).
         cosine: decay the learning rate along a cosine from ``lr`` to ``lr / 10`` over the
             run's steps (``max_steps``, else ``max_epochs``), after ``warmup_steps`` of linear
-            warm-up from zero.
+            warm-up from zero. The schedule counts steps, so a run that ``max_seconds`` cuts
+            short ends before the learning rate has decayed.
         eval_every: optimisation steps between evaluations (default: once per epoch).
         grad_clip: clip the gradient norm to this value.
         ema: keep an exponential moving average of the weights with this decay (e.g. 0.999)
             and validate, keep and return the averaged weights (Polyak averaging: a cheap,
             reliable gain in likelihood on small data sets). ``None``: the raw weights.
+        restore_best: end with the weights of the best validation NLL (also when ``patience``
+            is ``None``); ``False`` keeps the last weights (to look at over-fitting).
         seed: seed of the validation split and the minibatch order.
         progress: show a progress bar.
     """
@@ -253,7 +257,10 @@ def fit(
         ):
             break
     bar.close()
-    model.load_state_dict(best_state)
+    if restore_best:
+        model.load_state_dict(best_state)
+    elif averaged is not None:
+        model.load_state_dict(_synced(averaged, model).state_dict())
     model.eval()
     history.train_seconds = time.perf_counter() - start
     return history

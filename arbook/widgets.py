@@ -309,11 +309,10 @@ class SamplingExplorer:
     """Generate one text with a sequence model and step through its conditionals.
 
     Controls: ``temperature``, ``top_k`` (0 = off), ``top_p`` (1 = off), ``seed``, ``prompt``
-    and ``step`` (which generated position to show). The explorer draws each symbol with
-    :func:`arbook.sampling.sample_logits` from the model's cached path (``prefill``/``extend``)
-    and a ``torch.Generator`` seeded with ``seed``, exactly as ``model.sample(1, prompt=...,
-    generator=...)`` does, so its text is the model's sample for those settings. A stop marker
-    (the ``"."`` that ends a name) ends the text.
+    and ``step`` (which generated position to show). The text is ``model.sample(1, prompt=...,
+    generator=torch.Generator().manual_seed(seed), ...)`` itself; its ``on_step`` hook records
+    the model's conditional at every generated position. A stop marker (the ``"."`` that ends a
+    name) ends the text.
 
     Attributes after each :meth:`update`: ``text`` (prompt and generated symbols, the stop
     marker included when drawn), ``generated`` (the generated part), ``codes`` (``LongTensor``
@@ -402,8 +401,7 @@ class SamplingExplorer:
     @torch.no_grad()
     def compute(self) -> None:
         """Generate the text for the current controls (no drawing); bad input raises."""
-        from arbook.models.base import evaluating
-        from arbook.sampling import check_options, filter_logits, sample_logits
+        from arbook.sampling import check_options, filter_logits
 
         model, stop = self.model, self.model.stop_index
         prompt = self.prompt.value
@@ -415,29 +413,29 @@ class SamplingExplorer:
             )
         opts = self.options()
         check_options(**opts)
-        generator = torch.Generator().manual_seed(int(self.seed.value))
-        tokens = codes.tolist()
-        steps = []
-        with evaluating(model):
-            logits, state = model.prefill(codes.view(1, -1).to(model.device))
-            for t in range(self.length):
-                token = sample_logits(logits, generator=generator, **opts)
-                chosen = int(token[0])
-                steps.append(
-                    SampledStep(
-                        step=t,
-                        position=len(tokens),
-                        prefix=self.vocab.decode(tokens),
-                        probs=logits[0].double().softmax(-1).cpu(),
-                        filtered=filter_logits(logits[0], **opts).double().softmax(-1).cpu(),
-                        chosen=chosen,
-                        symbol=self.vocab.symbols[chosen],
-                    )
-                )
-                tokens.append(chosen)
-                if chosen == stop or t + 1 == self.length:
-                    break
-                logits, state = model.extend(token, state)
+        seen: list[tuple[int, torch.Tensor]] = []
+        # The model's own sampler draws the text; on_step shows each conditional on the way.
+        out = model.sample(
+            1,
+            prompt=codes,
+            length=self.length,
+            generator=torch.Generator().manual_seed(int(self.seed.value)),
+            on_step=lambda position, logits, _token: seen.append((position, logits[0].cpu())),
+            **opts,
+        )[0].cpu()
+        tokens = out[: len(codes) + len(seen)].tolist()
+        steps = [
+            SampledStep(
+                step=t,
+                position=position,
+                prefix=self.vocab.decode(tokens[:position]),
+                probs=logits.double().softmax(-1),
+                filtered=filter_logits(logits, **opts).double().softmax(-1),
+                chosen=tokens[position],
+                symbol=self.vocab.symbols[tokens[position]],
+            )
+            for t, (position, logits) in enumerate(seen)
+        ]
         self.codes = torch.tensor(tokens, dtype=torch.long)
         self.num_prompt = len(prompt)
         self.text = self.vocab.decode(self.codes)

@@ -29,8 +29,17 @@ RESULTS = Path(__file__).parent / "results"
 
 def machine(device: torch.device) -> dict:
     """What the numbers were measured on."""
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [
+            line.split(":", 1)[1].strip()
+            for line in cpuinfo.read_text().splitlines()
+            if line.startswith("model name")
+        ]
+        cpu = names[0] if names else cpu
     info = {
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu,
         "threads": torch.get_num_threads(),
         "cores": os.cpu_count(),
         "torch": torch.__version__,

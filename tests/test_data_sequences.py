@@ -75,6 +75,12 @@ def test_markov_source_entropy_rate_is_exact():
     assert 0 < source.entropy_rate() < math.log(k)
     assert source.floor(2) > source.floor(100) > source.entropy_rate()
     assert torch.equal(source.sample(5, 20, seed=3), source.sample(5, 20, seed=3))
+    # log_prob is a distribution over sequences of a given length, and its mean is the floor.
+    from arbook.chain_rule import all_values
+
+    assert float(source.log_prob(all_values(3, 4)).exp().sum()) == pytest.approx(1.0, abs=1e-12)
+    long = source.sample(4000, 30, seed=2)
+    assert float(-source.log_prob(long).mean() / 30) == pytest.approx(source.floor(30), abs=0.01)
     assert repr(source).startswith("MarkovSource(3 symbols")
 
 

@@ -53,6 +53,46 @@ def test_early_stopping_restores_the_best_weights(toy_data):
     assert evaluate(model, val).nll_nats == pytest.approx(history.best_val_nll, rel=1e-6)
 
 
+def test_restore_best_false_keeps_the_last_weights(toy_data):
+    torch.manual_seed(0)
+    model = MADE(4, [256])
+    history = fit(
+        model,
+        toy_data[:60],
+        lr=0.01,
+        max_epochs=40,
+        patience=None,
+        restore_best=False,
+        progress=False,
+        val_fraction=0.5,
+    )
+    _, val = split_validation(toy_data[:60], 0.5, seed=0)
+    assert history.val_nll[-1] > history.best_val_nll, "a tiny training set must over-fit"
+    assert evaluate(model, val).nll_nats == pytest.approx(history.val_nll[-1], rel=1e-6)
+
+
+def test_weight_averaging_and_cosine_schedule(toy_data):
+    torch.manual_seed(0)
+    model = LogisticAR(4)
+    history = fit(
+        model,
+        toy_data,
+        lr=0.05,
+        max_epochs=30,
+        ema=0.9,
+        cosine=True,
+        warmup_steps=5,
+        progress=False,
+    )
+    _, val = split_validation(toy_data, 0.1, seed=0)
+    # The model returned holds the averaged weights that scored best on validation.
+    assert evaluate(model, val).nll_nats == pytest.approx(history.best_val_nll, rel=1e-6)
+    with pytest.raises(ValueError, match="ema"):
+        fit(model, toy_data, ema=1.0)
+    with pytest.raises(ValueError, match="one learning-rate schedule"):
+        fit(model, toy_data, cosine=True, lr_patience=3)
+
+
 def test_fit_is_deterministic(toy_data):
     def run():
         torch.manual_seed(0)

@@ -94,20 +94,20 @@ class CharRNN(SequenceModel):
         """Symbol embeddings ``[B, T, E]``."""
         return self.embed(x)
 
-    def _inputs(self, h: torch.Tensor) -> torch.Tensor:
+    def shifted_inputs(self, h: torch.Tensor) -> torch.Tensor:
         """Shift right: step ``t`` reads the embedding of ``x_{t-1}``, step 0 the start vector."""
         start = self.start.expand(h.shape[0], 1, -1)
         return torch.cat([start, h[:, :-1]], dim=1)
 
     def decode(self, h: torch.Tensor) -> torch.Tensor:
-        out, _ = self.rnn(self._inputs(h), self.initial_state(h.shape[0]))
+        out, _ = self.rnn(self.shifted_inputs(h), self.initial_state(h.shape[0]))
         return self.head(self.drop(out))
 
     def hidden_states(self, x: torch.Tensor) -> torch.Tensor:
         """The last layer's hidden state at every step, ``[B, T, H]``: state ``t`` has read
         ``x_<t`` and is what predicts ``x_t``."""
         self.check_data(x)
-        out, _ = self.rnn(self._inputs(self.encode(x)), self.initial_state(x.shape[0]))
+        out, _ = self.rnn(self.shifted_inputs(self.encode(x)), self.initial_state(x.shape[0]))
         return out
 
     def prefill(self, prompt: torch.Tensor) -> tuple[torch.Tensor, Any]:
@@ -124,8 +124,9 @@ class CharRNN(SequenceModel):
 class Bigram(SequenceModel):
     """``p(x_t | x_{t-1})`` from a table of counts (``p(x_0)`` from the counts of first symbols).
 
-    The table is a parameter like any other, so the model also trains by gradient descent;
-    :meth:`fit_counts` sets it to the smoothed maximum-likelihood estimate in one pass.
+    The table is a parameter like any other (small random logits at first, like every other
+    model's weights), so the model also trains by gradient descent; :meth:`fit_counts` sets it
+    to the smoothed maximum-likelihood estimate in one pass.
 
     Args:
         num_classes: vocabulary size.

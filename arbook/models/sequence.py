@@ -18,6 +18,7 @@ models:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -83,6 +84,7 @@ class SequenceModel(AutoregressiveModel):
         length: int | None = None,
         prompt: torch.Tensor | None = None,
         use_cache: bool = True,
+        on_step: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
         given: torch.Tensor | None = None,
         num_given: int = 0,
         **model_options: Any,
@@ -93,7 +95,9 @@ class SequenceModel(AutoregressiveModel):
         followed by ``length`` generated symbols (default ``event_shape[0]``). With a stop
         marker, a row that has produced it is padded with stop markers, and generation ends
         early once every row has. ``given=x, num_given=m`` is the same as
-        ``prompt=x[:, :m], length=x.shape[1] - m``.
+        ``prompt=x[:, :m], length=x.shape[1] - m``. ``on_step(position, logits, token)`` is
+        called after every generated position with the model's logits ``[n, K]`` there (before
+        temperature and filters) and the symbols drawn ``[n]``: a window into each step.
         """
         if model_options:
             raise TypeError(
@@ -137,6 +141,8 @@ class SequenceModel(AutoregressiveModel):
                 token = torch.where(finished, torch.full_like(token, stop), token)
                 finished |= token == stop
             x[:, t] = token
+            if on_step is not None:
+                on_step(t, logits, token)
             if t + 1 == total or (stop is not None and bool(finished.all())):
                 break
             if use_cache:
