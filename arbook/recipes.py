@@ -146,19 +146,27 @@ def _logistic(spec: DatasetSpec, profile: str) -> tuple[AutoregressiveModel, dic
 
 
 def _pixelcnn(spec: DatasetSpec, profile: str) -> tuple[AutoregressiveModel, dict[str, Any]]:
-    channels = 64 if profile == "quick" else 128
+    small, quick = spec.shape[0] <= 8, profile == "quick"
+    channels = 128 if not quick else 64 if small else 16
     model = PixelCNN(spec.num_classes, spec.shape, channels=channels, num_layers=6)
     return model, _image_fit(spec, profile)
 
 
 def _gated_pixelcnn(spec: DatasetSpec, profile: str) -> tuple[AutoregressiveModel, dict[str, Any]]:
-    channels = 64 if profile == "quick" else 128
-    layers = 6 if spec.shape[0] <= 8 else 10
-    # Dropout and weight averaging (``ema``) keep the small data sets from being memorised.
-    dropout = 0.3 if spec.shape[0] <= 8 else 0.1
-    model = GatedPixelCNN(
-        spec.num_classes, spec.shape, channels=channels, num_layers=layers, dropout=dropout
-    )
+    small, quick = spec.shape[0] <= 8, profile == "quick"
+    if small:
+        # Dropout and weight averaging (``ema`` in the fit) keep 1,293 training digits from
+        # being memorised: 77.2 nats instead of 79.5 without them.
+        model = GatedPixelCNN(
+            spec.num_classes, spec.shape, channels=64 if quick else 128, num_layers=6, dropout=0.3
+        )
+    elif quick:
+        # 28x28 on a CPU: a narrow, shallow model that learns in a minute or two.
+        model = GatedPixelCNN(spec.num_classes, spec.shape, channels=16, num_layers=5)
+    else:
+        model = GatedPixelCNN(
+            spec.num_classes, spec.shape, channels=128, num_layers=10, dropout=0.1
+        )
     return model, _image_fit(spec, profile)
 
 
@@ -214,14 +222,24 @@ def _char_rnn(
 
 def _image_fit(spec: DatasetSpec, profile: str) -> dict[str, Any]:
     small = spec.shape[0] <= 8
-    fit_kwargs: dict[str, Any] = dict(
-        batch_size=64 if small else 128,
-        lr=2e-3,
-        patience=15 if small else 5,
-        max_epochs=500 if small else 30,
-        max_seconds=280,
-        ema=0.995 if small else 0.999,
-    )
+    if small:
+        # Early stopping ends it (about 56 epochs, 2-3 minutes on two cores); the 5 minutes
+        # are a budget, not the usual end.
+        fit_kwargs: dict[str, Any] = dict(
+            batch_size=64, lr=2e-3, patience=15, max_epochs=500, max_seconds=300, ema=0.995
+        )
+    elif profile == "quick":
+        fit_kwargs = dict(
+            batch_size=32,
+            lr=2e-3,
+            patience=5,
+            max_steps=1000,
+            max_epochs=30,
+            eval_every=250,
+            max_seconds=300,
+        )
+    else:
+        fit_kwargs = dict(batch_size=128, lr=1e-3, patience=5, max_epochs=30, ema=0.999)
     if profile == "full":
         fit_kwargs["max_seconds"] = None
     return fit_kwargs
