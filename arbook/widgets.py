@@ -7,6 +7,8 @@ shows a static figure beside each explorer, so the HTML book shows what the widg
 
 from __future__ import annotations
 
+import html
+
 import matplotlib.pyplot as plt
 import torch
 
@@ -32,7 +34,47 @@ def parse_sizes(text: str) -> list[int]:
     return sizes
 
 
-class MaskExplorer:
+class _Explorer:
+    """What every explorer shares: :meth:`compute` works out the state from the controls,
+    :meth:`figure` draws it, and :meth:`update` runs both, showing a bad setting's error in the
+    status line (the last good figure stays) instead of raising it out of a callback."""
+
+    #: the errors a bad setting raises, shown in the status line
+    errors: tuple[type[Exception], ...] = (ValueError, TypeError)
+
+    def compute(self) -> None:
+        raise NotImplementedError
+
+    def figure(self):
+        raise NotImplementedError
+
+    def computed(self) -> None:
+        """Called after a successful :meth:`compute`, before drawing."""
+
+    def update(self) -> None:
+        """Recompute and redraw; invalid input shows an error and keeps the last figure."""
+        try:
+            self.compute()
+        except self.errors as exc:
+            self.message = f"error: {exc}"
+            self.status.value = f"<b style='color:#b00'>{html.escape(self.message)}</b>"
+            return
+        self.status.value = html.escape(self.message)
+        self.computed()
+        self.draw()
+
+    def draw(self) -> None:
+        """Show :meth:`figure` in the output area."""
+        from IPython.display import display
+
+        with self.output:
+            self.output.clear_output(wait=True)
+            fig = self.figure()
+            display(fig)
+            plt.close(fig)
+
+
+class MaskExplorer(_Explorer):
     """Pick the number of inputs, the order, the hidden sizes and a seed; see MADE's masks.
 
     Attributes after each :meth:`update`: ``order`` (the permutation), ``degrees``, ``masks``,
@@ -101,25 +143,8 @@ class MaskExplorer:
             self.masks, self.order, title=f"MADE masks, order {self.order.tolist()}"
         )
 
-    def update(self) -> None:
-        """Recompute and redraw; invalid input shows an error and keeps the last figure."""
-        from IPython.display import display
 
-        try:
-            self.compute()
-        except ValueError as exc:
-            self.message = f"error: {exc}"
-            self.status.value = f"<b style='color:#b00'>{self.message}</b>"
-            return
-        self.status.value = self.message
-        with self.output:
-            self.output.clear_output(wait=True)
-            fig = self.figure()
-            display(fig)
-            plt.close(fig)
-
-
-class CompletionExplorer:
+class CompletionExplorer(_Explorer):
     """Pick a held-out image, how many of its rows to keep, a temperature and a seed; see
     several completions of the rest sampled by an image model (chapter "PixelCNN").
 
@@ -234,23 +259,6 @@ class CompletionExplorer:
             ),
         )
 
-    def update(self) -> None:
-        """Recompute and redraw; invalid settings show an error and keep the last completions."""
-        from IPython.display import display
-
-        try:
-            self.compute()
-        except ValueError as exc:
-            self.message = f"error: {exc}"
-            self.status.value = f"<b style='color:#b00'>{self.message}</b>"
-            return
-        self.status.value = self.message
-        with self.output:
-            self.output.clear_output(wait=True)
-            fig = self.figure()
-            display(fig)
-            plt.close(fig)
-
 
 # -- Sampling explorer (chapter "Sampling") ----------------------------------------------------
 
@@ -305,7 +313,7 @@ class SampledStep:
         return int((self.filtered > 0).sum())
 
 
-class SamplingExplorer:
+class SamplingExplorer(_Explorer):
     """Generate one text with a sequence model and step through its conditionals.
 
     Controls: ``temperature``, ``top_k`` (0 = off), ``top_p`` (1 = off), ``seed``, ``prompt``
@@ -510,34 +518,17 @@ class SamplingExplorer:
         )
         return fig
 
-    def update(self) -> None:
-        """Regenerate and redraw; invalid input shows an error and keeps the last text."""
-        import html
-
-        try:
-            self.compute()
-        except (ValueError, TypeError) as exc:
-            self.message = f"error: {exc}"
-            self.status.value = f"<b style='color:#b00'>{html.escape(self.message)}</b>"
-            return
-        self.status.value = html.escape(self.message)
+    def computed(self) -> None:
         self._quiet = True  # moving the step slider here must not draw twice
         try:
             self.step.max = max(len(self.steps) - 1, 1)
             self.step.value = min(self.step.value, len(self.steps) - 1)
         finally:
             self._quiet = False
-        self.draw()
 
     def draw(self) -> None:
         """Show the figure of the selected step in the output area."""
-        from IPython.display import display
-
         if self._quiet or not self.steps:
             return
         self.drawn_step = self.selected
-        with self.output:
-            self.output.clear_output(wait=True)
-            fig = self.figure(self.drawn_step)
-            display(fig)
-            plt.close(fig)
+        super().draw()
