@@ -225,7 +225,7 @@ def _evaluate(args: argparse.Namespace) -> dict:
     if not isinstance(x, torch.Tensor):  # a training text: evaluate its consecutive windows
         x = data.text_chunks(x.codes, x.length)
     result = evaluate(model, x)
-    unit = recipes.dataset(meta["dataset"]).unit
+    unit = spec.unit
     print(
         f"{args.split} NLL {result.nll_nats:.3f} nats per {unit} = {result.bits_per_dim:.4f} bits/dim ({result.num_examples} {unit}s)"
     )

@@ -158,7 +158,7 @@ def fit(
             train_data, val_data = train_data.split(val_fraction)
         else:
             train_data, val_data = split_validation(train_data, val_fraction, seed=seed)
-    model.check_data(train_data.sample(1) if windows else train_data)
+    model.check_data(train_data.codes[None] if windows else train_data)  # all of it
     model.check_data(val_data)
     dev = model.device
     train_data = train_data.to(dev)

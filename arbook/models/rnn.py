@@ -99,16 +99,18 @@ class CharRNN(SequenceModel):
         start = self.start.expand(h.shape[0], 1, -1)
         return torch.cat([start, h[:, :-1]], dim=1)
 
-    def decode(self, h: torch.Tensor) -> torch.Tensor:
+    def _states(self, h: torch.Tensor) -> torch.Tensor:
         out, _ = self.rnn(self.shifted_inputs(h), self.initial_state(h.shape[0]))
-        return self.head(self.drop(out))
+        return out
+
+    def decode(self, h: torch.Tensor) -> torch.Tensor:
+        return self.head(self.drop(self._states(h)))
 
     def hidden_states(self, x: torch.Tensor) -> torch.Tensor:
         """The last layer's hidden state at every step, ``[B, T, H]``: state ``t`` has read
         ``x_<t`` and is what predicts ``x_t``."""
         self.check_data(x)
-        out, _ = self.rnn(self.shifted_inputs(self.encode(x)), self.initial_state(x.shape[0]))
-        return out
+        return self._states(self.encode(x))
 
     def prefill(self, prompt: torch.Tensor) -> tuple[torch.Tensor, Any]:
         start = self.start.expand(prompt.shape[0], 1, -1)
