@@ -5,6 +5,8 @@
     python -m arbook evaluate runs/made-digits-binary.pt
     python -m arbook train lstm --dataset names          # or rnn, gru; --dataset shakespeare
     python -m arbook sample runs/lstm-names.pt -n 10 --prompt "ma" --temperature 0.8
+    python -m arbook train wavenet --dataset tones
+    python -m arbook sample runs/wavenet-tones.pt --seconds 2 --out clip.wav
 
 ``train`` takes its settings from :mod:`arbook.recipes` for the chosen profile, holds out a
 validation split of the training data for early stopping, reports the exact test NLL (nats per
@@ -17,11 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 import torch
 
-from arbook import data, recipes, runtime
+from arbook import audio, data, recipes, runtime
 from arbook.train import evaluate, fit, load, save
 
 
@@ -53,8 +56,15 @@ def _parser() -> argparse.ArgumentParser:
 
     sample = sub.add_parser("sample", help="draw samples from a checkpoint")
     sample.add_argument("checkpoint", type=Path)
-    sample.add_argument("-n", "--num", type=int, default=16, help="number of samples")
-    sample.add_argument("--out", type=Path, help="write an image grid (PNG) here")
+    sample.add_argument(
+        "-n", "--num", type=int, help="number of samples (default: 16; audio models: 1)"
+    )
+    sample.add_argument(
+        "--out",
+        type=Path,
+        help="write an image grid (PNG) here; audio models: the WAV file (required; with -n N "
+        "the clips are written to OUT-0.wav ... OUT-(N-1).wav)",
+    )
     sample.add_argument("--temperature", type=float, default=1.0)
     sample.add_argument("--top-k", type=int)
     sample.add_argument("--top-p", type=float)
@@ -64,9 +74,13 @@ def _parser() -> argparse.ArgumentParser:
         "--length", type=int, help="text models: characters to generate (default: the model's)"
     )
     sample.add_argument(
+        "--seconds", type=float, help="audio models: seconds of audio to generate (default 1)"
+    )
+    sample.add_argument(
         "--no-cache",
         action="store_true",
-        help="recompute every conditional from the whole prefix (slow; same samples)",
+        help="text and audio models: recompute every conditional from the prefix instead of "
+        "using the state/queues (slow; same samples)",
     )
     sample.add_argument("--device")
 
@@ -90,7 +104,7 @@ def _train(args: argparse.Namespace) -> dict:
     if args.max_seconds is not None:
         fit_kwargs["max_seconds"] = args.max_seconds
     model.to(dev)
-    length = model.event_shape[0] if spec.is_text else None
+    length = model.event_shape[0] if spec.is_text else None  # audio: recipes.AUDIO_WINDOW
     train_x = recipes.load_split(args.model, args.dataset, "train", length)
     test_x = recipes.load_split(args.model, args.dataset, "test", length)
     parameters = model.num_parameters()
@@ -128,6 +142,8 @@ def _train(args: argparse.Namespace) -> dict:
             **(
                 {"vocab": spec.vocab().symbols}
                 if spec.is_text
+                else {"sample_rate": spec.sample_rate}
+                if spec.kind == "audio"
                 else {"image_shape": list(spec.shape)}
             ),
             **{
@@ -136,7 +152,7 @@ def _train(args: argparse.Namespace) -> dict:
             },
         },
     )
-    per = "character" if spec.is_text else "dim"
+    per = {"text": "character", "audio": "sample"}.get(spec.kind, "dim")
     print(
         f"test NLL {result.nll_nats:.3f} nats per {spec.unit} = {result.nll_nats_per_dim:.4f} "
         f"nats = {result.bits_per_dim:.4f} bits per {per} (validation {history.best_val_nll:.3f}); "
@@ -151,11 +167,17 @@ def _sample(args: argparse.Namespace) -> None:
     meta = model.checkpoint_metadata
     g = torch.Generator().manual_seed(args.seed)
     options = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, generator=g)
+    if "sample_rate" in meta:
+        _sample_audio(args, model, meta["sample_rate"], options)
+        return
+    if args.seconds is not None:
+        raise ValueError("--seconds applies to audio models only")
+    args.num = 16 if args.num is None else args.num
     if "vocab" in meta:
         _sample_text(args, model, data.CharVocab("", specials=meta["vocab"]), options)
         return
     if args.prompt is not None or args.length is not None or args.no_cache:
-        raise ValueError("--prompt, --length and --no-cache apply to text models only")
+        raise ValueError("--prompt, --length and --no-cache apply to text and audio models only")
     x = model.sample(args.num, **options).cpu()
     shape = tuple(meta.get("image_shape") or model.event_shape)
     images = x.view(args.num, *shape)
@@ -192,6 +214,37 @@ def _sample(args: argparse.Namespace) -> None:
             print(" ".join(map(str, row)))
 
 
+def _sample_audio(
+    args: argparse.Namespace, model: torch.nn.Module, sample_rate: int, options: dict
+) -> None:
+    if args.prompt is not None or args.length is not None:
+        raise ValueError("audio models take --seconds, not --prompt or --length")
+    if args.out is None:
+        raise ValueError("audio models need --out FILE.wav for the generated audio")
+    if args.out.suffix.lower() != ".wav":
+        raise ValueError(f"--out must name a .wav file for audio, got {args.out}")
+    seconds = 1.0 if args.seconds is None else args.seconds
+    length = round(seconds * sample_rate)
+    if not length >= 1:
+        raise ValueError(f"--seconds must be positive, got {seconds}")
+    num = 1 if args.num is None else args.num
+    start = time.perf_counter()
+    x = model.sample(num, length=length, use_cache=not args.no_cache, **options).cpu()
+    elapsed = time.perf_counter() - start
+    waves = data.mu_law_decode(x, model.num_classes)
+    paths = (
+        [args.out]
+        if num == 1
+        else [args.out.with_name(f"{args.out.stem}-{k}.wav") for k in range(num)]
+    )
+    for path, wave in zip(paths, waves, strict=True):
+        audio.write_wav(path, wave, sample_rate)
+    print(
+        f"wrote {num} clip(s) of {seconds:g} s at {sample_rate} Hz to {', '.join(map(str, paths))} "
+        f"({num * length / elapsed:,.0f} samples/s, {'naive' if args.no_cache else 'fast'} generation)"
+    )
+
+
 def _sample_text(
     args: argparse.Namespace, model: torch.nn.Module, vocab: data.CharVocab, options: dict
 ) -> None:
@@ -222,8 +275,8 @@ def _evaluate(args: argparse.Namespace) -> dict:
     spec = recipes.dataset(meta["dataset"])
     length = model.event_shape[0] if spec.is_text else None
     x = recipes.load_split(meta["model_name"], meta["dataset"], args.split, length)
-    if not isinstance(x, torch.Tensor):  # a training text: evaluate its consecutive windows
-        x = data.text_chunks(x.codes, x.length)
+    if isinstance(x, data.Windows):  # training data: a text's consecutive windows, whole clips
+        x = x.codes if x.codes.dim() == 2 else data.text_chunks(x.codes, x.length)
     result = evaluate(model, x)
     unit = spec.unit
     print(

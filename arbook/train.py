@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from arbook.data import TextWindows, split_validation
+from arbook.data import Windows, split_validation
 from arbook.metrics import bits_per_dim
 from arbook.models import REGISTRY, AutoregressiveModel
 from arbook.models.base import evaluating
@@ -50,11 +50,19 @@ class Evaluation:
 
 
 @torch.no_grad()
-def evaluate(model: AutoregressiveModel, data: torch.Tensor, batch_size: int = 500) -> Evaluation:
-    """The exact mean NLL of ``data [N, *event_shape]`` under ``model`` (in evaluation mode)."""
+def evaluate(
+    model: AutoregressiveModel, data: torch.Tensor, batch_size: int | None = None
+) -> Evaluation:
+    """The exact mean NLL of ``data [N, *event_shape]`` under ``model`` (in evaluation mode).
+
+    ``batch_size`` examples go through the model at once; by default as many as make about
+    65,536 positions (at most 500), so long clips are read a few at a time.
+    """
     if len(data) == 0:
         raise ValueError("cannot evaluate on an empty data set")
     model.check_data(data[:1])
+    if batch_size is None:
+        batch_size = max(1, min(500, 65536 // max(1, data[0].numel())))
     total, positions = 0.0, 0
     with evaluating(model):
         for start in range(0, len(data), batch_size):
@@ -94,7 +102,7 @@ class History:
 
 def fit(
     model: AutoregressiveModel,
-    train_data: torch.Tensor | TextWindows,
+    train_data: torch.Tensor | Windows,
     *,
     val_data: torch.Tensor | None = None,
     val_fraction: float = 0.1,
@@ -118,10 +126,11 @@ def fit(
     """Train ``model`` by maximum likelihood and return the :class:`History`.
 
     Args:
-        train_data: ``[N, *event_shape]`` training examples, or :class:`~arbook.data.TextWindows`
-            over a long text (each batch is random windows of it). Unless ``val_data`` is
-            given, a fraction ``val_fraction`` of them (of a text: its end) is held out for
-            validation, so early stopping never sees the test split.
+        train_data: ``[N, *event_shape]`` training examples, or :class:`~arbook.data.Windows`
+            over a long text or a set of clips (each batch is random windows of it). Unless
+            ``val_data`` is given, a fraction ``val_fraction`` of them (of a text: its end; of
+            clips: the last ones) is held out for validation, so early stopping never sees the
+            test split.
         batch_size, lr, weight_decay: minibatch size and AdamW settings.
         max_epochs, max_steps, max_seconds: stop at whichever comes first.
         patience: stop after this many evaluations without a better validation NLL
@@ -152,13 +161,13 @@ def fit(
         raise ValueError("choose one learning-rate schedule: cosine or lr_patience, not both")
     if ema is not None and not 0.0 < ema < 1.0:
         raise ValueError(f"ema must be a decay in (0, 1), got {ema}")
-    windows = isinstance(train_data, TextWindows)
+    windows = isinstance(train_data, Windows)
     if val_data is None:
         if windows:
             train_data, val_data = train_data.split(val_fraction)
         else:
             train_data, val_data = split_validation(train_data, val_fraction, seed=seed)
-    model.check_data(train_data.codes[None] if windows else train_data)  # all of it
+    model.check_data(train_data.codes.view(1, -1) if windows else train_data)  # all of it
     model.check_data(val_data)
     dev = model.device
     train_data = train_data.to(dev)

@@ -94,7 +94,7 @@ def test_made_ensemble_option(tmp_path, capsys):
             ["train", "made", "--dataset", "cifar"],
             (
                 "unknown dataset 'cifar'; choose one of: digits, digits-binary, fashion-mnist, "
-                "fashion-mnist-binary, names, shakespeare"
+                "fashion-mnist-binary, names, shakespeare, tones"
             ),
         ),
         (
@@ -108,6 +108,14 @@ def test_made_ensemble_option(tmp_path, capsys):
         (
             ["train", "made", "--dataset", "names"],
             "'made' is an image model; choose one of the image data sets",
+        ),
+        (
+            ["train", "wavenet", "--dataset", "digits"],
+            "'wavenet' is an audio model; choose one of the audio data sets: tones",
+        ),
+        (
+            ["train", "lstm", "--dataset", "tones"],
+            "'lstm' is a text model; choose one of the text data sets",
         ),
         (["sample", "nowhere.pt"], "no checkpoint at nowhere.pt"),
         (["sample", "nowhere.pt", "--temperature", "0"], "no checkpoint"),
@@ -192,4 +200,45 @@ def test_prompt_needs_a_text_model(tmp_path, capsys):
 
     ckpt = save(LogisticAR(64), tmp_path / "l.pt")
     assert main(["sample", str(ckpt), "--prompt", "ab"]) == 2
-    assert "text models only" in capsys.readouterr().err
+    assert "text and audio models only" in capsys.readouterr().err
+
+
+def test_train_and_sample_wavenet_audio(tmp_path, capsys):
+    from arbook import audio
+
+    ckpt = tmp_path / "wavenet.pt"
+    argv = ["train", "wavenet", "--dataset", "tones", "--max-seconds", "2", "--quiet", "--json"]
+    assert main([*argv, "--out", str(ckpt)]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["test_nll_nats_per_dim"] == pytest.approx(result["test_nll_nats"] / 8000)
+    assert 0 < result["test_bits_per_dim"] < 8.5
+
+    clip = tmp_path / "clip.wav"
+    assert main(["sample", str(ckpt), "--seconds", "0.05", "--out", str(clip)]) == 0
+    assert "wrote 1 clip(s) of 0.05 s at 8000 Hz" in capsys.readouterr().out
+    wave, rate = audio.read_wav(clip)
+    assert rate == 8000 and wave.shape == (400,)
+
+    # the naive loop writes the same audio; -n 2 writes two numbered files
+    naive = tmp_path / "naive.wav"
+    assert main(["sample", str(ckpt), "--seconds", "0.05", "--out", str(naive), "--no-cache"]) == 0
+    assert naive.read_bytes() == clip.read_bytes()
+    assert main(["sample", str(ckpt), "--seconds", "0.01", "-n", "2", "--out", str(clip)]) == 0
+    assert (tmp_path / "clip-0.wav").is_file() and (tmp_path / "clip-1.wav").is_file()
+
+    capsys.readouterr()
+    assert main(["sample", str(ckpt), "--seconds", "0.1"]) == 2
+    assert "need --out FILE.wav" in capsys.readouterr().err
+    assert main(["sample", str(ckpt), "--prompt", "ab", "--out", str(clip)]) == 2
+    assert "not --prompt or --length" in capsys.readouterr().err
+    assert main(["evaluate", str(ckpt), "--json"]) == 0
+    evaluation = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert evaluation["nll_nats"] == pytest.approx(result["test_nll_nats"], rel=1e-5)
+
+
+def test_seconds_needs_an_audio_model(tmp_path, capsys):
+    from arbook import LogisticAR, save
+
+    ckpt = save(LogisticAR(64), tmp_path / "l.pt")
+    assert main(["sample", str(ckpt), "--seconds", "1"]) == 2
+    assert "--seconds applies to audio models only" in capsys.readouterr().err

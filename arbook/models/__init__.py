@@ -6,10 +6,20 @@ from arbook.models.made import MADE
 from arbook.models.pixelcnn import GatedPixelCNN, PixelCNN
 from arbook.models.rnn import Bigram, CharRNN
 from arbook.models.sequence import SequenceModel
+from arbook.models.wavenet import WaveNet
 
 #: Model classes by name, for checkpoints.
 REGISTRY: dict[str, type[AutoregressiveModel]] = {
-    cls.__name__: cls for cls in (MADE, LogisticAR, PixelCNN, GatedPixelCNN, CharRNN, Bigram)
+    cls.__name__: cls
+    for cls in (
+        MADE,
+        LogisticAR,
+        PixelCNN,
+        GatedPixelCNN,
+        CharRNN,
+        Bigram,
+        WaveNet,
+    )
 }
 
 __all__ = [
@@ -22,4 +32,5 @@ __all__ = [
     "LogisticAR",
     "PixelCNN",
     "SequenceModel",
+    "WaveNet",
 ]

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from arbook.models.base import AutoregressiveModel, check_positive
 from arbook.sampling import sample_logits
@@ -73,6 +74,12 @@ class SequenceModel(AutoregressiveModel):
         """Append ``token [B]`` to the sequence behind ``state``: the logits ``[B, K]`` of the
         next position and the new state."""
         raise NotImplementedError
+
+    def recompute(self, prefix: torch.Tensor) -> torch.Tensor:
+        """The logits ``[B, K]`` of the position after ``prefix [B, t]``, computed from scratch
+        (``t`` may be 0): the step of ``sample(use_cache=False)``. Models that see a bounded
+        past (WaveNet's receptive field) read only that much of the prefix."""
+        return self.logits(F.pad(prefix, (0, 1)))[:, -1]
 
     # -- sampling ------------------------------------------------------------------------------
 
@@ -135,7 +142,7 @@ class SequenceModel(AutoregressiveModel):
             logits, state = self.prefill(prompt)
         for t in range(prompt.shape[1], total):
             if not use_cache:
-                logits = self.logits(x[:, : t + 1])[:, t]
+                logits = self.recompute(x[:, :t])
             token = sample_logits(logits, **opts)
             if stop is not None:
                 token = torch.where(finished, torch.full_like(token, stop), token)
