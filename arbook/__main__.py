@@ -5,6 +5,8 @@
     python -m arbook evaluate runs/made-digits-binary.pt
     python -m arbook train lstm --dataset names          # or rnn, gru; --dataset shakespeare
     python -m arbook sample runs/lstm-names.pt -n 10 --prompt "ma" --temperature 0.8
+    python -m arbook train gpt --dataset shakespeare [--compile]
+    python -m arbook sample runs/gpt-shakespeare.pt --prompt "ROMEO:" --length 300 --top-p 0.9
     python -m arbook train wavenet --dataset tones
     python -m arbook sample runs/wavenet-tones.pt --seconds 2 --out clip.wav
 
@@ -53,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print the results as JSON on the last line"
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--compile", action="store_true", help="train through torch.compile (worth it on a GPU)"
+    )
 
     sample = sub.add_parser("sample", help="draw samples from a checkpoint")
     sample.add_argument("checkpoint", type=Path)
@@ -113,7 +118,14 @@ def _train(args: argparse.Namespace) -> dict:
         f"({len(train_x)} training {spec.unit}s) | profile {profile} | device {dev}",
         flush=True,
     )
-    history = fit(model, train_x, seed=args.seed, progress=not args.quiet, **fit_kwargs)
+    history = fit(
+        model,
+        train_x,
+        seed=args.seed,
+        progress=not args.quiet,
+        compile=args.compile,
+        **fit_kwargs,
+    )
     result = evaluate(model, test_x)
     out = args.out or Path("runs") / f"{args.model}-{args.dataset}.pt"
     summary = {
@@ -128,6 +140,9 @@ def _train(args: argparse.Namespace) -> dict:
         "test_bits_per_dim": result.bits_per_dim,
         "best_val_nll_nats": history.best_val_nll,
         "train_seconds": history.train_seconds,
+        "train_positions_per_second": (
+            history.positions_per_second[-1] if history.positions_per_second else None
+        ),
         "steps": history.step[-1] if history.step else 0,
         "stopped_early": history.stopped_early,
         "parameters": parameters,
@@ -156,7 +171,8 @@ def _train(args: argparse.Namespace) -> dict:
     print(
         f"test NLL {result.nll_nats:.3f} nats per {spec.unit} = {result.nll_nats_per_dim:.4f} "
         f"nats = {result.bits_per_dim:.4f} bits per {per} (validation {history.best_val_nll:.3f}); "
-        f"trained {history.train_seconds:.1f} s; saved {out}"
+        f"trained {history.train_seconds:.1f} s "
+        f"({summary['train_positions_per_second'] or 0:,.0f} {spec.unit} positions/s); saved {out}"
     )
     return summary
 

@@ -8,9 +8,13 @@
   stack with gated activations, the vertical-to-horizontal link and a residual connection.
 * :class:`CausalConv1d` -- a dilated 1-D convolution padded on the left only, so output ``t``
   sees inputs ``t, t - d, ..., t - (k - 1) d`` and nothing later (WaveNet).
+* :class:`CausalSelfAttention` -- multi-head self-attention in which position ``t`` attends to
+  positions ``<= t`` only, with an optional key/value cache (GPT).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -205,3 +209,107 @@ class CausalConv1d(nn.Conv1d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(F.pad(x, (self.left_padding, 0)))
+
+
+class KVCache:
+    """Keys and values of the positions read so far, for one attention layer: ``[B, H, N, d]``
+    tensors allocated once for ``capacity`` positions and filled as positions arrive."""
+
+    def __init__(
+        self, batch: int, heads: int, capacity: int, head_size: int, like: torch.Tensor
+    ) -> None:
+        self.keys = like.new_zeros(batch, heads, capacity, head_size)
+        self.values = like.new_zeros(batch, heads, capacity, head_size)
+        self.length = 0
+
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store ``k, v [B, H, T, d]`` after the positions already held; return all of them."""
+        end = self.length + k.shape[2]
+        if end > self.keys.shape[2]:
+            raise ValueError(
+                f"the cache holds {self.keys.shape[2]} positions; cannot add {k.shape[2]} "
+                f"to {self.length}"
+            )
+        self.keys[:, :, self.length : end] = k
+        self.values[:, :, self.length : end] = v
+        self.length = end
+        return self.keys[:, :, :end], self.values[:, :, :end]
+
+    def nbytes(self) -> int:
+        """Bytes of the keys and values held so far."""
+        batch, heads, _, head_size = self.keys.shape
+        return 2 * batch * heads * self.length * head_size * self.keys.element_size()
+
+
+def causal_mask(queries: int, keys: int, device: torch.device | None = None) -> torch.Tensor:
+    """``[queries, keys]`` boolean: True where query ``i`` may attend to key ``j``. The queries
+    are the last ``queries`` of the ``keys`` positions, so query ``i`` sits at position
+    ``keys - queries + i`` and sees every key up to and including its own position."""
+    rows = torch.arange(keys - queries, keys, device=device)[:, None]
+    return torch.arange(keys, device=device)[None, :] <= rows
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention on ``[B, T, C]``: ``softmax(q k^T / sqrt(d) + mask) v``.
+
+    Two interchangeable paths compute the same thing:
+
+    * ``explicit=True``: the scores, the causal mask (a real ``[T, T]`` tensor, -inf above the
+      diagonal) and the softmax written out, as in the chapter; :meth:`attention` returns the
+      weights for drawing;
+    * ``explicit=False`` (default): ``torch.nn.functional.scaled_dot_product_attention``, which
+      uses fused kernels (flash attention on a GPU).
+
+    ``causal = False`` removes the mask (every position sees the whole sequence): the leak that
+    the chapter and the tests use to show what the mask is for. With a :class:`KVCache`, the
+    queries are the newest positions and attend to everything cached before them.
+    """
+
+    def __init__(
+        self, n_embd: int, n_head: int, dropout: float = 0.0, *, explicit: bool = False
+    ) -> None:
+        super().__init__()
+        if n_embd % n_head:
+            raise ValueError(f"n_embd ({n_embd}) must be a multiple of n_head ({n_head})")
+        self.n_head, self.head_size = n_head, n_embd // n_head
+        self.qkv = nn.Linear(n_embd, 3 * n_embd)
+        self.proj = nn.Linear(n_embd, n_embd)
+        self.dropout = dropout
+        self.resid_dropout = nn.Dropout(dropout)
+        self.explicit = explicit
+        self.causal = True
+
+    def _heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        b, t, c = x.shape
+        q, k, v = self.qkv(x).split(c, dim=2)
+        return tuple(z.view(b, t, self.n_head, self.head_size).transpose(1, 2) for z in (q, k, v))
+
+    def attention(self, x: torch.Tensor) -> torch.Tensor:
+        """The attention weights ``[B, H, T, T]`` (rows sum to 1; zero above the diagonal)."""
+        q, k, _ = self._heads(x)
+        return self._weights(q, k)
+
+    def _weights(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        scores = (q @ k.transpose(-2, -1)) / math.sqrt(self.head_size)
+        if self.causal:
+            mask = causal_mask(q.shape[2], k.shape[2], q.device)
+            scores = scores.masked_fill(~mask, float("-inf"))
+        return scores.softmax(dim=-1)
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        b, t, c = x.shape
+        q, k, v = self._heads(x)
+        if cache is not None:
+            k, v = cache.append(k, v)
+        dropout = self.dropout if self.training else 0.0
+        if self.explicit:
+            weights = F.dropout(self._weights(q, k), dropout, self.training)
+            y = weights @ v
+        elif not self.causal or t == 1:  # one new query attends to everything before it
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)
+        elif t == k.shape[2]:
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
+        else:  # several new queries after cached ones: the mask is offset
+            mask = causal_mask(t, k.shape[2], x.device)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
+        return self.resid_dropout(self.proj(y.transpose(1, 2).reshape(b, t, c)))

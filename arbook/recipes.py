@@ -20,6 +20,7 @@ import torch
 
 from arbook import audio, data
 from arbook.models import (
+    GPT,
     MADE,
     AutoregressiveModel,
     CharRNN,
@@ -241,6 +242,43 @@ def _char_rnn(
     return model, fit_kwargs
 
 
+def _gpt(spec: DatasetSpec, profile: str) -> tuple[AutoregressiveModel, dict[str, Any]]:
+    quick = profile == "quick"
+    if spec.name == "names":
+        model = GPT(
+            spec.num_classes, 24, 4, 4, 128, dropout=0.1, length=20, stop_index=spec.stop_index
+        )
+        fit_kwargs: dict[str, Any] = dict(
+            batch_size=32,
+            lr=1e-3,
+            max_steps=3000,
+            max_epochs=1000,
+            patience=4,
+            eval_every=250,
+        )
+    elif quick:
+        # 4 layers x 4 heads x 128 wide, 64 symbols of context, batch 12, 2000 steps: about a
+        # minute of training on two CPU cores.
+        model = GPT(spec.num_classes, 64, 4, 4, 128, dropout=0.0)
+        fit_kwargs = dict(
+            batch_size=12, lr=1e-3, max_steps=2000, max_epochs=1000, patience=None, eval_every=1000
+        )
+    else:
+        # The "full" GPU configuration: 6 x 6 x 384, 256 symbols of context.
+        model = GPT(spec.num_classes, 256, 6, 6, 384, dropout=0.2)
+        fit_kwargs = dict(
+            batch_size=64, lr=1e-3, max_steps=5000, max_epochs=1000, patience=None, eval_every=500
+        )
+    fit_kwargs.update(
+        cosine=True,
+        warmup_steps=100,
+        grad_clip=1.0,
+        weight_decay=0.1,
+        betas=(0.9, 0.99),
+    )
+    return model, fit_kwargs
+
+
 def _wavenet(spec: DatasetSpec, profile: str) -> tuple[AutoregressiveModel, dict[str, Any]]:
     if profile == "quick":
         # Two blocks of 8 layers see 511 samples (64 ms: several periods of the lowest note).
@@ -312,13 +350,14 @@ MODELS: dict[str, Callable[..., tuple[AutoregressiveModel, dict[str, Any]]]] = {
     "lstm": partial(_char_rnn, cell="lstm"),
     "gru": partial(_char_rnn, cell="gru"),
     "wavenet": _wavenet,
+    "gpt": _gpt,
 }
 
 #: Models that read each example as a flat vector ``[B, D]`` rather than in its own shape.
 FLAT_MODELS = {"made", "logistic"}
 
 #: Models of text (sequences of symbols) and of audio; the others model images.
-TEXT_MODELS = {"rnn", "lstm", "gru"}
+TEXT_MODELS = {"rnn", "lstm", "gru", "gpt"}
 AUDIO_MODELS = {"wavenet"}
 
 

@@ -163,9 +163,10 @@ def test_train_gated_pixelcnn_on_digits(tmp_path, capsys):
     assert main(["sample", str(ckpt), "-n", "2", "--out", str(tmp_path / "s.png")]) == 0
 
 
-def test_train_and_sample_names(tmp_path, capsys):
-    ckpt = tmp_path / "gru.pt"
-    argv = ["train", "gru", "--dataset", "names", "--max-seconds", "2", "--quiet", "--json"]
+@pytest.mark.parametrize("model", ["gru", "gpt"])
+def test_train_and_sample_names(model, tmp_path, capsys):
+    ckpt = tmp_path / f"{model}.pt"
+    argv = ["train", model, "--dataset", "names", "--max-seconds", "2", "--quiet", "--json"]
     assert main([*argv, "--out", str(ckpt)]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["test_nll_nats_per_dim"] < result["test_nll_nats"]  # names have 7 positions
@@ -188,6 +189,7 @@ def test_train_and_sample_names(tmp_path, capsys):
     assert all(len(n) <= 5 for n in capsys.readouterr().out.strip().splitlines())
     assert main(["sample", str(ckpt), "--prompt", "M"]) == 2
     assert "'M' is not in the vocabulary" in capsys.readouterr().err
+    assert result["train_positions_per_second"] > 0
     assert main(["sample", str(ckpt), "--out", str(tmp_path / "x.png")]) == 2
     assert "text samples are printed" in capsys.readouterr().err
     assert main(["evaluate", str(ckpt), "--json"]) == 0

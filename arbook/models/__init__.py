@@ -1,6 +1,7 @@
 """The models of arbook. Every one follows the contract in :mod:`arbook.models.base`."""
 
 from arbook.models.base import AutoregressiveModel
+from arbook.models.gpt import GPT
 from arbook.models.logistic import LogisticAR
 from arbook.models.made import MADE
 from arbook.models.pixelcnn import GatedPixelCNN, PixelCNN
@@ -19,10 +20,12 @@ REGISTRY: dict[str, type[AutoregressiveModel]] = {
         CharRNN,
         Bigram,
         WaveNet,
+        GPT,
     )
 }
 
 __all__ = [
+    "GPT",
     "MADE",
     "REGISTRY",
     "AutoregressiveModel",
