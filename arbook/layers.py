@@ -212,33 +212,45 @@ class CausalConv1d(nn.Conv1d):
 
 
 class KVCache:
-    """Keys and values of the positions read so far, for one attention layer: ``[B, H, N, d]``
-    tensors allocated once for ``capacity`` positions and filled as positions arrive."""
+    """Keys and values of the positions read so far, for one attention layer: one tensor
+    ``kv [B, 2, H, capacity, d]`` allocated once and filled as positions arrive;
+    :attr:`keys` and :attr:`values` are the filled part, ``[B, H, length, d]``."""
 
     def __init__(
         self, batch: int, heads: int, capacity: int, head_size: int, like: torch.Tensor
     ) -> None:
-        self.keys = like.new_zeros(batch, heads, capacity, head_size)
-        self.values = like.new_zeros(batch, heads, capacity, head_size)
+        self.kv = like.new_zeros(batch, 2, heads, capacity, head_size)
         self.length = 0
+
+    @property
+    def keys(self) -> torch.Tensor:
+        return self.kv[:, 0, :, : self.length]
+
+    @property
+    def values(self) -> torch.Tensor:
+        return self.kv[:, 1, :, : self.length]
+
+    def append_packed(self, kv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store keys and values ``kv [B, 2, H, T, d]`` after the positions already held;
+        return all the keys and values."""
+        end = self.length + kv.shape[3]
+        if end > self.kv.shape[3]:
+            raise ValueError(
+                f"the cache holds {self.kv.shape[3]} positions; cannot add {kv.shape[3]} "
+                f"to {self.length}"
+            )
+        self.kv[:, :, :, self.length : end] = kv
+        self.length = end
+        return self.kv[:, 0, :, :end], self.kv[:, 1, :, :end]
 
     def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Store ``k, v [B, H, T, d]`` after the positions already held; return all of them."""
-        end = self.length + k.shape[2]
-        if end > self.keys.shape[2]:
-            raise ValueError(
-                f"the cache holds {self.keys.shape[2]} positions; cannot add {k.shape[2]} "
-                f"to {self.length}"
-            )
-        self.keys[:, :, self.length : end] = k
-        self.values[:, :, self.length : end] = v
-        self.length = end
-        return self.keys[:, :, :end], self.values[:, :, :end]
+        return self.append_packed(torch.stack([k, v], dim=1))
 
     def nbytes(self) -> int:
         """Bytes of the keys and values held so far."""
-        batch, heads, _, head_size = self.keys.shape
-        return 2 * batch * heads * self.length * head_size * self.keys.element_size()
+        batch, _, heads, _, head_size = self.kv.shape
+        return 2 * batch * heads * self.length * head_size * self.kv.element_size()
 
 
 def causal_mask(queries: int, keys: int, device: torch.device | None = None) -> torch.Tensor:

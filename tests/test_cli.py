@@ -88,7 +88,8 @@ def test_made_ensemble_option(tmp_path, capsys):
     [
         (
             ["train", "pixelsnake", "--dataset", "digits"],
-            "unknown model 'pixelsnake'; choose one of: gated-pixelcnn, gru, logistic, lstm, made, pixelcnn, rnn",
+            "unknown model 'pixelsnake'; choose one of: gated-pixelcnn, gpt, gru, logistic, lstm, made, "
+            "pixelcnn, rnn, wavenet",
         ),
         (
             ["train", "made", "--dataset", "cifar"],

@@ -1,7 +1,8 @@
 """GPT: a decoder-only Transformer over symbols (Radford et al., 2018, 2019).
 
 Each symbol is embedded, a learned position embedding is added, and ``n_layer`` pre-norm blocks
-follow: ``x + attention(LayerNorm(x))`` then ``x + MLP(LayerNorm(x))``. A final LayerNorm and
+follow: ``x + attention(LayerNorm(x))`` then ``x + MLP(LayerNorm(x))`` (the MLP four times as wide,
+with GPT-2's tanh approximation of the GELU). A final LayerNorm and
 the transposed input embedding (tied weights) give the logits. The input at step ``t`` is
 ``x_{t-1}`` (a learned start vector at ``t = 0``) and attention is causal
 (:class:`~arbook.layers.CausalSelfAttention`), so the logits at ``t`` depend on ``x_<t`` only.
@@ -33,6 +34,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from arbook.layers import CausalSelfAttention, KVCache
@@ -50,7 +52,7 @@ class Block(nn.Module):
         self.ln2 = nn.LayerNorm(n_embd)
         self.mlp = nn.Sequential(
             nn.Linear(n_embd, 4 * n_embd),
-            nn.GELU(),
+            nn.GELU(approximate="tanh"),  # GPT-2's GELU
             nn.Linear(4 * n_embd, n_embd),
             nn.Dropout(dropout),
         )
@@ -58,6 +60,35 @@ class Block(nn.Module):
     def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         x = x + self.attn(self.ln1(x), cache)
         return x + self.mlp(self.ln2(x))
+
+    def step_weights(self) -> tuple:
+        """The tensors :meth:`step` reads, gathered once per generation."""
+        ln1, attn, ln2, (fc, _, out, _) = self.ln1, self.attn, self.ln2, self.mlp
+        return (
+            (ln1.weight, ln1.bias, ln1.eps),
+            (attn.qkv.weight, attn.qkv.bias, attn.n_head, attn.head_size),
+            (attn.proj.weight, attn.proj.bias),
+            (ln2.weight, ln2.bias, ln2.eps),
+            (fc.weight, fc.bias, out.weight, out.bias),
+        )
+
+    @staticmethod
+    def step(x: torch.Tensor, cache: KVCache, weights: tuple) -> torch.Tensor:
+        """:meth:`forward` for one new position ``x [B, C]`` in evaluation mode: the same
+        arithmetic in plain functions on 2-D tensors, with the block's tensors from
+        :meth:`step_weights`. Generating one token is a chain of matrix-vector products, so the
+        calls around them cost as much as the products themselves."""
+        (g1, b1, eps1), (wqkv, bqkv, heads, size), (wp, bp), (g2, b2, eps2), (w1, c1, w2, c2) = (
+            weights
+        )
+        batch, width = x.shape
+        qkv = F.linear(F.layer_norm(x, (width,), g1, b1, eps1), wqkv, bqkv)
+        qkv = qkv.view(batch, 3, heads, 1, size)
+        keys, values = cache.append_packed(qkv[:, 1:])
+        y = F.scaled_dot_product_attention(qkv[:, 0], keys, values)  # [B, H, 1, d]
+        x = x + F.linear(y.view(batch, width), wp, bp)
+        h = F.layer_norm(x, (width,), g2, b2, eps2)
+        return x + F.linear(F.gelu(F.linear(h, w1, c1), approximate="tanh"), w2, c2)
 
 
 @dataclass
@@ -69,6 +100,9 @@ class GPTState:
     window: torch.Tensor  # [B, n] symbols s[max(w, 1) .. t]
     start: int  # w: where the window starts in s
     t: int
+    #: the blocks' tensors for :meth:`Block.step`, or None where the general path must run
+    #: (training mode, the explicit or the unmasked attention)
+    steps: list[tuple] | None = None
 
 
 class GPT(SequenceModel):
@@ -213,7 +247,11 @@ class GPT(SequenceModel):
         caches = self.new_caches(tokens.shape[0])
         logits = self._run(h, caches)[:, -1]
         kept = tokens[:, tokens.shape[1] - (t - max(w, 1) + 1) :] if t else tokens[:, :0]
-        return logits, GPTState(caches, kept, w, t)
+        plain = not self.training and all(
+            b.attn.causal and not b.attn.explicit for b in self.blocks
+        )
+        steps = [b.step_weights() for b in self.blocks] if plain else None
+        return logits, GPTState(caches, kept, w, t, steps)
 
     def prefill(self, prompt: torch.Tensor) -> tuple[torch.Tensor, GPTState]:
         return self._fill(prompt, prompt.shape[1])
@@ -223,8 +261,17 @@ class GPT(SequenceModel):
         window = torch.cat([state.window, token[:, None]], dim=1)
         if self.window_start(t) != state.start:  # the window slides: rebuild the caches
             return self._fill(window, t)
-        logits = self._run(self.wte(token)[:, None], state.caches)[:, -1]
-        return logits, GPTState(state.caches, window, state.start, t)
+        if state.steps is None:
+            logits = self._run(self.wte(token)[:, None], state.caches)[:, -1]
+        else:
+            x = self.wte.weight[token] + self.wpe.weight[state.caches[0].length]
+            for weights, cache in zip(state.steps, state.caches, strict=True):
+                x = Block.step(x, cache, weights)
+            logits = F.linear(
+                F.layer_norm(x, x.shape[-1:], self.ln_f.weight, self.ln_f.bias, self.ln_f.eps),
+                self.wte.weight,
+            )
+        return logits, GPTState(state.caches, window, state.start, t, state.steps)
 
     def cache_bytes(self, state: GPTState) -> int:
         """Memory of the keys and values held in ``state``."""
