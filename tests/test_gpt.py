@@ -187,3 +187,30 @@ def test_training_and_checkpoint(tmp_path):
     assert result.nll_nats_per_dim < 0.5  # a periodic text is nearly deterministic
     again = load(save(model, tmp_path / "gpt.pt"))
     torch.testing.assert_close(again.logits(text[None, :40]), model.logits(text[None, :40]))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [dict(amp=True), pytest.param(dict(compile=True), marks=pytest.mark.slow)],
+    ids=["bf16-autocast", "torch-compile"],
+)
+def test_training_options_of_the_gpu_path_run_on_cpu(options):
+    """bf16 autocast and torch.compile are what the trainer uses on a GPU; the same code runs
+    (and learns) on the CPU."""
+    vocab = data.CharVocab("abcdefgh ")
+    text = vocab.encode("abc def gha " * 100)
+    torch.manual_seed(0)
+    model = GPT(len(vocab), 16, 1, 2, 16)
+    history = fit(
+        model,
+        data.Windows(text, 16),
+        batch_size=8,
+        lr=1e-2,
+        max_steps=30,
+        eval_every=15,
+        patience=None,
+        progress=False,
+        **options,
+    )
+    assert history.val_nll[-1] < history.val_nll[0]
+    assert next(model.parameters()).dtype == torch.float32

@@ -211,7 +211,13 @@ class AutoregressiveModel(nn.Module):
     # -- validation ----------------------------------------------------------------------------
 
     def check_data(self, x: Any) -> None:
-        """Raise a clear ``TypeError``/``ValueError`` unless ``x`` is valid data for this model."""
+        """Raise a clear ``TypeError``/``ValueError`` unless ``x`` is valid data for this model.
+
+        Skipped inside ``torch.compile`` (:func:`arbook.train.fit` checks all its data before
+        training), where reading the values back would break the compiled graph.
+        """
+        if _compiling():
+            return
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"expected a torch.LongTensor of class indices, got {type(x).__name__}")
         if x.dtype.is_floating_point or x.dtype.is_complex or x.dtype == torch.bool:
@@ -234,6 +240,11 @@ class AutoregressiveModel(nn.Module):
         if x.dim() != len(expected) + 1 or tuple(x.shape[1:]) != expected:
             want = ", ".join(["B", *map(str, expected)])
             raise ValueError(f"expected data of shape [{want}], got {list(x.shape)}")
+
+
+def _compiling() -> bool:
+    is_compiling = getattr(torch.compiler, "is_compiling", None)  # torch >= 2.3
+    return bool(is_compiling and is_compiling())
 
 
 def check_positive(**values: Any) -> None:
