@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import wave
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from arbook.runtime import atomic_write
 
 #: Sample rate of :func:`tones` unless told otherwise (telephone quality, as in the WaveNet paper's
 #: speech experiments at 16 kHz, halved to keep CPU training short).
@@ -194,21 +195,15 @@ def write_wav(
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate < 1:
         raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
     pcm = np.round(x * 32767).astype("<i2")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        with wave.open(tmp, "wb") as f:
+
+    def write(fh) -> None:
+        with wave.open(fh, "wb") as f:
             f.setnchannels(1)
             f.setsampwidth(2)
             f.setframerate(sample_rate)
             f.writeframes(pcm.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+
+    return atomic_write(path, write)
 
 
 def read_wav(path: str | os.PathLike) -> tuple[torch.Tensor, int]:

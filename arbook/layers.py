@@ -213,22 +213,14 @@ class CausalConv1d(nn.Conv1d):
 
 class KVCache:
     """Keys and values of the positions read so far, for one attention layer: one tensor
-    ``kv [B, 2, H, capacity, d]`` allocated once and filled as positions arrive;
-    :attr:`keys` and :attr:`values` are the filled part, ``[B, H, length, d]``."""
+    ``kv [B, 2, H, capacity, d]`` allocated once and filled as positions arrive.
+    :meth:`append` returns the filled part of the keys and of the values, ``[B, H, length, d]``."""
 
     def __init__(
         self, batch: int, heads: int, capacity: int, head_size: int, like: torch.Tensor
     ) -> None:
         self.kv = like.new_zeros(batch, 2, heads, capacity, head_size)
         self.length = 0
-
-    @property
-    def keys(self) -> torch.Tensor:
-        return self.kv[:, 0, :, : self.length]
-
-    @property
-    def values(self) -> torch.Tensor:
-        return self.kv[:, 1, :, : self.length]
 
     def append_packed(self, kv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Store keys and values ``kv [B, 2, H, T, d]`` after the positions already held;

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import os
 import random
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -96,3 +98,22 @@ def setup(
     rt = Runtime(device=dev, profile=profile(profile_name, dev), seed=seed)
     seed_everything(seed)
     return rt
+
+
+def atomic_write(path: str | os.PathLike, write) -> Path:
+    """Write a file through ``write(binary_file)`` so that ``path`` never holds a partial file:
+    the bytes go to a temporary file in the same folder, which is flushed to disk and renamed
+    into place; on any error it is removed and the error raised. Returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import math
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -27,6 +26,7 @@ from arbook.data import Windows, split_validation
 from arbook.metrics import bits_per_dim
 from arbook.models import REGISTRY, AutoregressiveModel
 from arbook.models.base import evaluating
+from arbook.runtime import atomic_write
 
 CHECKPOINT_FORMAT = "arbook-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -351,17 +351,7 @@ def save(
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "metadata": dict(metadata or {}),
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda fh: torch.save(payload, fh))
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
