@@ -126,6 +126,26 @@ def test_generation_is_reproducible_and_batched():
     assert not torch.equal(a[0], a[1])
 
 
+def test_amplitude_embedding_puts_every_code_in_its_place():
+    from arbook.audio import mu_law_decode
+
+    torch.manual_seed(0)
+    model = WaveNet(256, 16, 32, layers_per_block=2, blocks=1)
+    weight = model.embed.weight.detach()
+    codes = torch.arange(256)
+    assert torch.allclose(weight[:, 0], 2 * codes / 255 - 1)
+    assert torch.allclose(weight[:, 1], 3 * mu_law_decode(codes))
+    # both channels are monotone in the code, so neighbouring codes start close together
+    assert (weight[:, :2].diff(dim=0) > 0).all()
+    assert 0.05 < float(weight[:, 2:].std()) < 0.2
+    assert model.config["amplitude_embedding"] is True
+    torch.manual_seed(0)
+    plain = WaveNet(256, 16, 32, layers_per_block=2, blocks=1, amplitude_embedding=False)
+    assert not torch.allclose(plain.embed.weight[:, 0], weight[:, 0])
+    one = WaveNet(3, 1, 4, layers_per_block=1, blocks=1)  # a single channel keeps the ramp
+    assert torch.allclose(one.embed.weight[:, 0], torch.tensor([-1.0, 0.0, 1.0]))
+
+
 def test_training_on_tones_beats_uniform():
     torch.manual_seed(0)
     clips = data.tones_data("train", num_clips=12, seconds=0.25)

@@ -2,7 +2,9 @@
 convolutions.
 
 The input at step ``t`` is the sample ``x_{t-1}`` (a learned start vector at ``t = 0``), embedded
-into ``residual_channels``. A stack of residual layers follows; layer ``l`` applies a causal
+into ``residual_channels``. The embedding starts out knowing what each code means
+(:meth:`WaveNet.amplitude_embedding`): two of its channels hold the code's μ-law value and its
+linear amplitude, so neighbouring codes begin close together instead of 256 unrelated vectors. A stack of residual layers follows; layer ``l`` applies a causal
 convolution with dilation ``2 ** (l mod layers_per_block)`` and a gated activation
 ``tanh(W_f * h) . sigmoid(W_g * h)``, then two 1x1 convolutions: one back into the residual
 stream (``h + ...``), one into the skip connections. The sum of the skips goes through
@@ -31,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from arbook.audio import mu_law_decode
 from arbook.layers import CausalConv1d
 from arbook.models.base import check_positive
 from arbook.models.sequence import SequenceModel
@@ -135,7 +138,10 @@ class WaveNet(SequenceModel):
         dilation_channels: width of the gated activations (default: ``residual_channels``).
         output_channels: width of the layer between the skips and the logits (default:
             ``skip_channels``).
-        length: default number of samples :meth:`sample` generates.
+        length: default number of samples
+            :meth:`~arbook.models.base.AutoregressiveModel.sample` generates.
+        amplitude_embedding: start the input embedding from each code's amplitude
+            (:meth:`amplitude_embedding`) rather than from random vectors alone.
     """
 
     def __init__(
@@ -150,6 +156,7 @@ class WaveNet(SequenceModel):
         dilation_channels: int | None = None,
         output_channels: int | None = None,
         length: int = 8000,
+        amplitude_embedding: bool = True,
     ) -> None:
         super().__init__(num_classes, length)
         dilation_channels = dilation_channels or residual_channels
@@ -173,10 +180,14 @@ class WaveNet(SequenceModel):
             dilation_channels=dilation_channels,
             output_channels=output_channels,
             length=length,
+            amplitude_embedding=amplitude_embedding,
         )
         self.kernel_size = kernel_size
         self.dilations = [2**i for _ in range(blocks) for i in range(layers_per_block)]
         self.embed = nn.Embedding(num_classes, residual_channels)
+        if amplitude_embedding:
+            with torch.no_grad():
+                self.embed.weight.copy_(self.amplitude_embedding(num_classes, residual_channels))
         self.start = nn.Parameter(0.1 * torch.randn(residual_channels))
         self.layers = nn.ModuleList(
             ResidualLayer(
@@ -192,9 +203,27 @@ class WaveNet(SequenceModel):
         self.hidden = nn.Conv1d(skip_channels, output_channels, 1)
         self.out = nn.Conv1d(output_channels, num_classes, 1)
 
+    @staticmethod
+    def amplitude_embedding(num_classes: int, channels: int) -> torch.Tensor:
+        """An initial embedding ``[K, C]`` in which each μ-law code ``c`` carries its meaning.
+
+        Channel 0 is the companded value ``2c / (K - 1) - 1`` (a ramp over the codes), channel 1
+        three times the linear amplitude ``mu_law_decode(c)`` (the quantity in which a tone's
+        samples obey a linear recurrence); the other channels are small random vectors
+        (standard deviation 0.1) that training shapes. A random embedding treats the 256 codes
+        as unrelated symbols, and the loud codes, which are rare, take thousands of steps to
+        learn where they lie; this one starts with every code in its place.
+        """
+        weight = 0.1 * torch.randn(num_classes, channels)
+        codes = torch.arange(num_classes)
+        weight[:, 0] = 2 * codes / (num_classes - 1) - 1
+        if channels > 1:
+            weight[:, 1] = 3 * mu_law_decode(codes, num_classes)
+        return weight
+
     @property
     def receptive_field(self) -> int:
-        """How many past samples the logits at ``t`` see: ``x_{t-R}, ..., x_{t-1}`` with
+        """How many past samples ``R`` the logits at ``t`` see (``x_{t-R}, ..., x_{t-1}``), with
         ``R = 1 + (kernel_size - 1) * sum(dilations)`` (3,070 for 3 blocks of 10 layers)."""
         return 1 + (self.kernel_size - 1) * sum(self.dilations)
 
