@@ -14,6 +14,13 @@
 validation split of the training data for early stopping, reports the exact test NLL (nats per
 example and bits/dim) and saves a checkpoint. With ``--json`` the last line printed is one
 JSON object with the results.
+
+``train`` also runs on several GPUs, one process each, started by ``torchrun``::
+
+    torchrun --nproc-per-node 4 -m arbook train gpt --dataset shakespeare
+
+Every process trains (each on its share of the data, see :func:`arbook.train.fit`) and
+evaluates; only rank 0 prints and writes the checkpoint.
 """
 
 from __future__ import annotations
@@ -97,7 +104,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _train(args: argparse.Namespace) -> dict:
+def _train(args: argparse.Namespace) -> dict | None:
+    """Train, evaluate and save; returns the summary (``None`` in the processes of a
+    ``torchrun`` launch other than rank 0, which neither print nor write)."""
+    main_process = runtime.world().is_main
+    say = print if main_process else _silent
     dev = runtime.device(args.device)
     profile = runtime.profile(args.profile, dev)
     spec = recipes.dataset(args.dataset)
@@ -113,7 +124,7 @@ def _train(args: argparse.Namespace) -> dict:
     train_x = recipes.load_split(args.model, args.dataset, "train", length)
     test_x = recipes.load_split(args.model, args.dataset, "test", length)
     parameters = model.num_parameters()
-    print(
+    say(
         f"training {args.model} ({parameters:,} parameters) on {args.dataset} "
         f"({len(train_x)} training {spec.unit}s) | profile {profile} | device {dev}",
         flush=True,
@@ -122,11 +133,13 @@ def _train(args: argparse.Namespace) -> dict:
         model,
         train_x,
         seed=args.seed,
-        progress=not args.quiet,
+        progress=not args.quiet and main_process,
         compile=args.compile,
         **fit_kwargs,
     )
     result = evaluate(model, test_x)
+    if not main_process:
+        return None
     out = args.out or Path("runs") / f"{args.model}-{args.dataset}.pt"
     summary = {
         "model": args.model,
@@ -175,6 +188,10 @@ def _train(args: argparse.Namespace) -> dict:
         f"({summary['train_positions_per_second'] or 0:,.0f} {spec.unit} positions/s); saved {out}"
     )
     return summary
+
+
+def _silent(*args: object, **kwargs: object) -> None:
+    pass
 
 
 def _sample(args: argparse.Namespace) -> None:
@@ -312,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             summary = _train(args)
-            if args.json:
+            if args.json and summary is not None:
                 print(json.dumps(summary))
         elif args.command == "sample":
             _sample(args)
@@ -323,6 +340,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        # A torchrun launch of train: fit joined the process group, and leaves it here.
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
     return 0
 
 

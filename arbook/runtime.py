@@ -8,6 +8,9 @@ CPU), seeds every random number generator and chooses the profile:
 * ``full`` -- the sizes that give good likelihoods and samples, meant for a GPU.
 
 The environment variables ``ARBOOK_DEVICE`` and ``ARBOOK_PROFILE`` override both choices.
+
+Under ``torchrun`` (several processes, one per GPU) :func:`world` tells a process its rank and
+the number of processes, and :func:`device` gives each process its own GPU, ``cuda:LOCAL_RANK``.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ def device(name: str | None = None) -> torch.device:
 
     ``name`` (or the ``ARBOOK_DEVICE`` environment variable) picks one explicitly, e.g.
     ``"cpu"`` or ``"cuda:1"``; otherwise CUDA if available, then Apple MPS, then the CPU.
+    In a process that ``torchrun`` started, a CUDA device without an index is the process's
+    own GPU, ``cuda:LOCAL_RANK``.
     """
     name = name or os.environ.get("ARBOOK_DEVICE") or None
     if name is not None:
@@ -40,12 +45,56 @@ def device(name: str | None = None) -> torch.device:
             raise ValueError(f"device {name!r} requested but CUDA is not available")
         if dev.type == "mps" and not torch.backends.mps.is_available():
             raise ValueError(f"device {name!r} requested but Apple MPS is not available")
-        return dev
+        return _own_gpu() if dev.type == "cuda" and dev.index is None else dev
     if torch.cuda.is_available():
-        return torch.device("cuda")
+        return _own_gpu()
     if torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _own_gpu() -> torch.device:
+    """``cuda``, or ``cuda:LOCAL_RANK`` under ``torchrun`` (modulo the GPUs this process sees,
+    for launchers that show each process only its own)."""
+    local = os.environ.get("LOCAL_RANK")
+    if local is None or world().size == 1:
+        return torch.device("cuda")
+    return torch.device("cuda", int(local) % torch.cuda.device_count())
+
+
+@dataclass(frozen=True)
+class World:
+    """The processes training together: this one is number ``rank`` of ``size``."""
+
+    rank: int
+    size: int
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process is rank 0, the one that prints and writes files."""
+        return self.rank == 0
+
+
+def world() -> World:
+    """This process's rank and the number of processes: from the initialised
+    ``torch.distributed`` process group, else from the ``RANK`` and ``WORLD_SIZE`` variables
+    that ``torchrun`` sets, else ``World(rank=0, size=1)`` (a single process)."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return World(rank=dist.get_rank(), size=dist.get_world_size())
+    try:
+        size = int(os.environ.get("WORLD_SIZE") or 1)
+        if size <= 1:
+            return World(rank=0, size=1)
+        rank = int(os.environ.get("RANK") or 0)
+    except ValueError:
+        raise ValueError(
+            f"RANK={os.environ.get('RANK')!r} and WORLD_SIZE={os.environ.get('WORLD_SIZE')!r} "
+            "must be integers"
+        ) from None
+    if not 0 <= rank < size:
+        raise ValueError(f"RANK={rank} must lie in [0, WORLD_SIZE={size})")
+    return World(rank=rank, size=size)
 
 
 def profile(name: str | None = None, dev: torch.device | str | None = None) -> str:

@@ -6,11 +6,17 @@ early when it stops improving and restores the best weights. :func:`evaluate` re
 exact test NLL. :func:`save` and :func:`load` write and read checkpoints that carry the model's
 configuration, so a checkpoint rebuilds its model without the code that trained it.
 Chapter "Training by maximum likelihood".
+
+The same :func:`fit` trains on several GPUs (or machines) when ``torchrun`` starts one process
+per GPU: each process reads its own share of every epoch, DistributedDataParallel averages the
+gradients, so a step sees ``batch_size x processes`` examples, and every process takes the same
+decisions (validation, early stopping, time limit) and ends with the same weights.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import os
 import time
@@ -22,11 +28,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from arbook import runtime
 from arbook.data import Windows, split_validation
 from arbook.metrics import bits_per_dim
 from arbook.models import REGISTRY, AutoregressiveModel
 from arbook.models.base import evaluating
-from arbook.runtime import atomic_write
+from arbook.runtime import World, atomic_write
 
 CHECKPOINT_FORMAT = "arbook-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -61,14 +68,7 @@ def evaluate(
     if len(data) == 0:
         raise ValueError("cannot evaluate on an empty data set")
     model.check_data(data[:1])
-    if batch_size is None:
-        batch_size = max(1, min(500, 65536 // max(1, data[0].numel())))
-    total, positions = 0.0, 0
-    with evaluating(model):
-        for start in range(0, len(data), batch_size):
-            batch = data[start : start + batch_size].to(model.device)
-            total += -model.log_prob(batch).cpu().double().sum().item()
-            positions += int(model.num_positions(batch).sum())
+    total, positions = _nll_sum(model, data, batch_size)
     nll = total / len(data)
     return Evaluation(
         nll_nats=nll,
@@ -77,6 +77,22 @@ def evaluate(
         num_examples=len(data),
         num_dims=positions / len(data),
     )
+
+
+@torch.no_grad()
+def _nll_sum(
+    model: AutoregressiveModel, data: torch.Tensor, batch_size: int | None = None
+) -> tuple[float, int]:
+    """``(summed NLL in nats, positions counted)`` of ``data`` (in evaluation mode)."""
+    if batch_size is None:
+        batch_size = max(1, min(500, 65536 // max(1, data[0].numel())))
+    total, positions = 0.0, 0
+    with evaluating(model):
+        for start in range(0, len(data), batch_size):
+            batch = data[start : start + batch_size].to(model.device)
+            total += -model.log_prob(batch).cpu().double().sum().item()
+            positions += int(model.num_positions(batch).sum())
+    return total, positions
 
 
 @dataclass
@@ -90,7 +106,7 @@ class History:
     )  #: mean training loss since the last entry, nats/example
     val_nll: list[float] = field(default_factory=list)  #: exact validation NLL, nats/example
     seconds: list[float] = field(default_factory=list)
-    #: training throughput since the last entry: positions (tokens, pixels, samples) per
+    #: training throughput since the last entry, in positions (tokens, pixels, samples) per
     #: second of optimisation, evaluation excluded
     positions_per_second: list[float] = field(default_factory=list)
     best_step: int = 0
@@ -137,9 +153,14 @@ def fit(
             ``val_data`` is given, a fraction ``val_fraction`` of them (of a text: its end; of
             clips: the last ones) is held out for validation, so early stopping never sees the
             test split.
-        batch_size, lr, weight_decay: minibatch size and AdamW settings (weight decay applies
-            to weight matrices and embeddings, not to biases and normalisation gains).
-        max_epochs, max_steps, max_seconds: stop at whichever comes first.
+        batch_size: examples (or windows) per minibatch.
+        lr: AdamW's learning rate.
+        weight_decay: AdamW's decoupled weight decay, applied to weight matrices and
+            embeddings, not to biases and normalisation gains.
+        max_epochs: at most this many passes over the training data.
+        max_steps: at most this many optimisation steps.
+        max_seconds: at most this many seconds of training (training stops at whichever of
+            the three limits comes first).
         patience: stop after this many evaluations without a better validation NLL
             (``None``: never stop early). The best weights are restored at the end.
         lr_patience: halve the learning rate after this many evaluations without a better
@@ -163,6 +184,20 @@ def fit(
             compilation time; the same code runs eagerly without it).
         seed: seed of the validation split and the minibatch order.
         progress: show a progress bar.
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) every process calls ``fit`` with the same
+    arguments. It joins the process group (NCCL on CUDA, gloo on the CPU) unless one exists,
+    trains a model on CUDA on the process's own GPU ``cuda:LOCAL_RANK`` (moving it there if
+    needed), and wraps the training step in DistributedDataParallel, which starts every process
+    from rank 0's weights and averages the gradients. Each epoch is split between the processes
+    (random windows: each process draws its own), so one step reads ``batch_size`` examples per
+    process and an epoch takes ``1 / processes`` as many steps; each process also draws its own
+    dropout noise (the global generator is reseeded from ``seed`` and the rank). The validation
+    NLL is summed over the processes' shares of the validation data and the time limit is
+    decided together, so all processes evaluate, stop and keep the same weights at the same
+    step. The history's training loss and throughput cover all processes; only rank 0 shows
+    the progress bar. Buffers (masks) must be the same in every process: they are taken from
+    rank 0 at the start and not synchronised afterwards.
     """
     from tqdm.auto import tqdm
 
@@ -182,9 +217,13 @@ def fit(
             train_data, val_data = split_validation(train_data, val_fraction, seed=seed)
     model.check_data(train_data.codes.view(1, -1) if windows else train_data)  # all of it
     model.check_data(val_data)
+    team = _join_processes(model)
     dev = model.device
     train_data = train_data.to(dev)
-    steps_per_epoch = math.ceil(len(train_data) / batch_size)
+    # Under torchrun each process reads an equal share of every epoch (the same number of steps
+    # in every process: DistributedDataParallel needs every process at every step).
+    share = math.ceil(len(train_data) / team.size)
+    steps_per_epoch = math.ceil(share / batch_size)
     eval_every = eval_every or steps_per_epoch
     total_steps = (
         max_epochs * steps_per_epoch
@@ -194,6 +233,19 @@ def fit(
 
     cuda = dev.type == "cuda"
     amp = cuda if amp is None else amp
+    if team.size > 1:
+        # Before the weight average and the best weights are copied: DDP starts every process
+        # from rank 0's weights.
+        step_module = nn.parallel.DistributedDataParallel(
+            _Objective(model), device_ids=[dev.index] if cuda else None, **_NO_BUFFER_SYNC
+        )
+        loss_fn = torch.compile(step_module) if compile else step_module
+        comm = dev if torch.distributed.get_backend() == "nccl" else torch.device("cpu")
+        ranked = torch.Generator().manual_seed(seed * team.size + team.rank)
+        torch.manual_seed(int(torch.randint(2**62, (), generator=ranked)))  # own dropout noise
+    else:
+        loss_fn = torch.compile(model.loss) if compile else model.loss
+        comm, ranked = torch.device("cpu"), None
     # Weight decay shrinks the weight matrices and embeddings, never biases or norm gains.
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [
@@ -203,7 +255,6 @@ def fit(
     optimizer = torch.optim.AdamW(
         [g for g in groups if g["params"]], lr=lr, betas=betas, fused=cuda or None
     )
-    loss_fn = torch.compile(model.loss) if compile else model.loss
     plateau = (
         torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=lr_patience)
         if lr_patience is not None
@@ -222,7 +273,8 @@ def fit(
         )
     else:
         schedule = None
-    order_gen = torch.Generator().manual_seed(seed)
+    order_gen = torch.Generator().manual_seed(seed)  # the same in every process
+    window_gen = order_gen if ranked is None else ranked
     history = History(num_dims=float(model.num_positions(val_data).double().mean()))
     best_state = copy.deepcopy(model.state_dict())
     since_best = 0
@@ -233,15 +285,18 @@ def fit(
         total=total_steps,
         desc=f"training {type(model).__name__}",
         unit="step",
-        disable=not progress,
+        disable=not progress or not team.is_main,
     )
     step = 0
+    out_of_time = False
     model.train()
     while step < total_steps:
         perm = torch.randperm(len(train_data), generator=order_gen).to(dev)
-        for first in range(0, len(train_data), batch_size):
+        if team.size > 1:
+            perm = _share(perm, team)
+        for first in range(0, len(perm), batch_size):
             if windows:
-                batch = train_data.sample(len(perm[first : first + batch_size]), order_gen)
+                batch = train_data.sample(len(perm[first : first + batch_size]), window_gen)
             else:
                 batch = train_data[perm[first : first + batch_size]]
             tick = time.perf_counter()
@@ -263,10 +318,17 @@ def fit(
             step += 1
             bar.update(1)
             out_of_time = max_seconds is not None and time.perf_counter() - start >= max_seconds
+            if max_seconds is not None and team.size > 1:
+                # Clocks differ between processes: one out of time stops them all.
+                out_of_time = _all_sum([float(out_of_time)], team, comm)[0] > 0
             if step % eval_every == 0 or step == total_steps or out_of_time:
                 judged = model if averaged is None else _synced(averaged, model)
-                val = evaluate(judged, val_data).nll_nats
+                val = _validation_nll(judged, val_data, team, comm)
                 model.train()
+                running, running_n, positions, busy = _all_sum(
+                    [running, running_n, positions, busy], team, comm
+                )
+                busy /= team.size  # the processes step together: their mean busy time
                 history.step.append(step)
                 history.epoch.append(step / steps_per_epoch)
                 history.train_loss.append(running / running_n)
@@ -293,11 +355,10 @@ def fit(
                     history.stopped_early = True
             if history.stopped_early or out_of_time or step >= total_steps:
                 break
-        if history.stopped_early or (
-            max_seconds is not None and time.perf_counter() - start >= max_seconds
-        ):
+        if history.stopped_early or out_of_time:
             break
     bar.close()
+    del loss_fn  # (and the DistributedDataParallel wrapper with it)
     if restore_best:
         model.load_state_dict(best_state)
     elif averaged is not None:
@@ -305,6 +366,80 @@ def fit(
     model.eval()
     history.train_seconds = time.perf_counter() - start
     return history
+
+
+class _Objective(nn.Module):
+    """``model.loss`` as a module's forward, so that DistributedDataParallel runs it and
+    averages the gradients of the model's parameters over the processes."""
+
+    def __init__(self, model: AutoregressiveModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.loss(x)
+
+
+# Buffers (masks, orders) are fixed or change the same way in every process; broadcasting
+# them before every step would send every mask at every step. Newer PyTorch spells it
+# ``forward_sync_buffers``.
+_NO_BUFFER_SYNC = (
+    {"forward_sync_buffers": False}
+    if "forward_sync_buffers"
+    in inspect.signature(nn.parallel.DistributedDataParallel.__init__).parameters
+    else {"broadcast_buffers": False}
+)
+
+
+def _join_processes(model: nn.Module) -> World:
+    """This process's place among those ``torchrun`` started; joins the process group (NCCL
+    for a model on CUDA, else gloo) unless it exists, and puts a CUDA model on its own GPU."""
+    team = runtime.world()
+    if team.size == 1:
+        return team
+    dist = torch.distributed
+    if not dist.is_available():
+        raise RuntimeError(
+            f"started as one of {team.size} processes (WORLD_SIZE), but this PyTorch has no "
+            "torch.distributed"
+        )
+    if model.device.type == "cuda" and "LOCAL_RANK" in os.environ:
+        own = runtime.device("cuda")
+        model.to(own)  # in place: the caller's model is the one on the process's GPU
+        torch.cuda.set_device(own)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if model.device.type == "cuda" else "gloo")
+    return runtime.world()
+
+
+def _share(perm: torch.Tensor, team: World) -> torch.Tensor:
+    """Process ``team.rank``'s share of the epoch order ``perm``: every ``team.size``-th index,
+    after repeating the first ones so the shares have equal lengths (as DistributedSampler)."""
+    share = math.ceil(len(perm) / team.size)
+    repeats = math.ceil(share * team.size / len(perm))
+    return perm.repeat(repeats)[: share * team.size][team.rank :: team.size]
+
+
+def _all_sum(values: list[float], team: World, comm: torch.device) -> list[float]:
+    """``values`` summed over the processes (unchanged in a single process)."""
+    if team.size == 1:
+        return values
+    total = torch.tensor(values, dtype=torch.float64, device=comm)
+    torch.distributed.all_reduce(total)
+    return total.tolist()
+
+
+def _validation_nll(
+    model: AutoregressiveModel, data: torch.Tensor, team: World, comm: torch.device
+) -> float:
+    """The mean validation NLL; under torchrun each process scores every ``team.size``-th
+    example and the sums are added, so every process gets the same number."""
+    if team.size == 1:
+        return evaluate(model, data).nll_nats
+    part = data[team.rank :: team.size]
+    total = _nll_sum(model, part)[0] if len(part) else 0.0
+    total, count = _all_sum([total, float(len(part))], team, comm)
+    return total / count
 
 
 def _warmup_cosine(step: int, *, warmup: int, total: int, decay: bool) -> float:
