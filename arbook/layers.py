@@ -203,7 +203,7 @@ class CausalConv1d(nn.Conv1d):
 
     @property
     def lags(self) -> list[int]:
-        """How far back each kernel tap reads: ``lags[i]`` for ``weight[:, :, i]``."""
+        """How far back each kernel tap reads (``lags[i]`` for ``weight[:, :, i]``)."""
         k, d = self.kernel_size[0], self.dilation[0]
         return [(k - 1 - i) * d for i in range(k)]
 
@@ -238,6 +238,18 @@ class KVCache:
     def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Store ``k, v [B, H, T, d]`` after the positions already held; return all of them."""
         return self.append_packed(torch.stack([k, v], dim=1))
+
+    def truncate(self, length: int) -> None:
+        """Forget every position from ``length`` on (roll back to an earlier length): the next
+        :meth:`append` writes over them. Speculative sampling uses it to drop the keys and
+        values of rejected draft symbols."""
+        if isinstance(length, bool) or not isinstance(length, int):
+            raise TypeError(f"length must be an integer, got {length!r}")
+        if not 0 <= length <= self.length:
+            raise ValueError(
+                f"length must be in [0, {self.length}] (the positions held), got {length}"
+            )
+        self.length = length
 
     def nbytes(self) -> int:
         """Bytes of the keys and values held so far."""

@@ -17,13 +17,22 @@ symbols: ``w(t) = stride * ((t - block_size) // stride + 1)``, so every conditio
 between ``block_size - stride + 1`` and ``block_size`` previous symbols. ``stride = 1`` is the
 plain sliding window (always the last ``block_size`` symbols); the default, half a block, lets
 the cache below keep its keys and values for half a block at a time.
-:meth:`~GPT.log_prob` and both generation paths use the same windows, so they agree exactly.
+:meth:`~arbook.models.base.AutoregressiveModel.log_prob` and both generation paths use the same windows, so they agree exactly.
 
 **KV cache.** Generation keeps every layer's keys and values (:class:`~arbook.layers.KVCache`):
 :meth:`GPT.prefill` reads the prompt in one pass, and each :meth:`GPT.extend` computes one new
 position, attending to the cached ones. When the window slides, the cache is rebuilt from the
 symbols the new window keeps (one pass of ``block_size - stride`` symbols every ``stride``
 steps). ``sample(..., use_cache=False)`` recomputes the whole window for every symbol.
+
+**Several positions at once, and going back.** :meth:`GPT.extend_many` appends ``m`` symbols in
+one pass (the new queries attend to the cache and, causally, to each other) and returns the
+logits after each of them: what ``m`` calls of :meth:`~GPT.extend` return, including across a
+slide of the window. :meth:`GPT.rollback` returns to an earlier length: within the current
+window it cuts the caches (:meth:`~arbook.layers.KVCache.truncate`); if the earlier length
+belongs to an earlier window, it rebuilds that window from the symbols. Together they are what
+speculative sampling (:mod:`arbook.speculative`) needs: score ``k`` proposed symbols in one
+pass, then forget the rejected ones.
 
 Chapter "Transformers and GPT".
 """
@@ -37,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from arbook.layers import CausalSelfAttention, KVCache
+from arbook.layers import CausalSelfAttention, KVCache, causal_mask
 from arbook.models.base import check_positive
 from arbook.models.sequence import SequenceModel
 
@@ -90,6 +99,23 @@ class Block(nn.Module):
         h = F.layer_norm(x, (width,), g2, b2, eps2)
         return x + F.linear(F.gelu(F.linear(h, w1, c1), approximate="tanh"), w2, c2)
 
+    @staticmethod
+    def step_many(x: torch.Tensor, cache: KVCache, weights: tuple) -> torch.Tensor:
+        """:meth:`step` for ``m`` new positions ``x [B, m, C]`` at once: each attends to the
+        cached positions and, causally, to the new ones before it."""
+        (g1, b1, eps1), (wqkv, bqkv, heads, size), (wp, bp), (g2, b2, eps2), (w1, c1, w2, c2) = (
+            weights
+        )
+        batch, m, width = x.shape
+        qkv = F.linear(F.layer_norm(x, (width,), g1, b1, eps1), wqkv, bqkv)
+        qkv = qkv.view(batch, m, 3, heads, size).permute(0, 2, 3, 1, 4)  # [B, 3, H, m, d]
+        keys, values = cache.append_packed(qkv[:, 1:])
+        mask = causal_mask(m, keys.shape[2], x.device)
+        y = F.scaled_dot_product_attention(qkv[:, 0], keys, values, attn_mask=mask)
+        x = x + F.linear(y.transpose(1, 2).reshape(batch, m, width), wp, bp)
+        h = F.layer_norm(x, (width,), g2, b2, eps2)
+        return x + F.linear(F.gelu(F.linear(h, w1, c1), approximate="tanh"), w2, c2)
+
 
 @dataclass
 class GPTState:
@@ -111,9 +137,13 @@ class GPT(SequenceModel):
     Args:
         num_classes: vocabulary size.
         block_size: the most inputs (start vector and symbols) the network reads at once.
-        n_layer, n_head, n_embd: blocks, attention heads and width.
+        n_layer: Transformer blocks.
+        n_head: attention heads per block.
+        n_embd: width of the residual stream (a multiple of ``n_head``).
         dropout: dropout on attention weights, residual branches and embeddings (training only).
-        length: default number of symbols :meth:`sample` generates (default ``block_size``).
+        length: default number of symbols
+            :meth:`~arbook.models.base.AutoregressiveModel.sample` generates (default
+            ``block_size``).
         stride: how far the context slides beyond ``block_size`` (default ``block_size // 2``;
             see the module docstring).
         stop_index: see :class:`~arbook.models.sequence.SequenceModel`.
@@ -272,6 +302,87 @@ class GPT(SequenceModel):
                 self.wte.weight,
             )
         return logits, GPTState(state.caches, window, state.start, t, state.steps)
+
+    def extend_many(self, tokens: torch.Tensor, state: GPTState) -> tuple[torch.Tensor, GPTState]:
+        """Append ``tokens [B, m]`` (``m >= 1``) to the sequence behind ``state``: the logits
+        ``[B, m, K]``, where ``[:, i]`` are the logits of the position after ``tokens[:, i]``
+        (what the ``i``-th of ``m`` :meth:`extend` calls returns), and the new state.
+
+        The positions that stay in the current window are computed in one pass through the
+        caches (a causal mask offset by the cached length); where the window slides, the caches
+        are rebuilt exactly as :meth:`extend` rebuilds them, and the rest continues in the new
+        window. Like :meth:`extend`, it writes into the caches of ``state``.
+        """
+        if tokens.dim() != 2 or tokens.shape[1] < 1 or tokens.shape[0] != state.window.shape[0]:
+            raise ValueError(
+                f"tokens must have shape [{state.window.shape[0]}, m] with m >= 1, "
+                f"got {list(tokens.shape)}"
+            )
+        if tokens.shape[1] == 1:
+            logits, state = self.extend(tokens[:, 0], state)
+            return logits[:, None], state
+        pieces = []
+        i, m = 0, tokens.shape[1]
+        while i < m:
+            t = state.t + 1
+            if self.window_start(t) != state.start:  # the window slides at s_t: rebuild
+                logits, state = self._fill(torch.cat([state.window, tokens[:, i : i + 1]], 1), t)
+                pieces.append(logits[:, None])
+                i += 1
+                continue
+            # s_t .. s_{w + block_size - 1} share the window that starts at w
+            j = min(m, i + state.start + self.block_size - t)
+            chunk = tokens[:, i:j]
+            if state.steps is None:
+                pieces.append(self._run(self.wte(chunk), state.caches))
+            else:  # evaluation: the blocks' plain functions, as in extend
+                offset = state.caches[0].length
+                x = self.wte.weight[chunk] + self.wpe.weight[offset : offset + j - i]
+                for weights, cache in zip(state.steps, state.caches, strict=True):
+                    x = Block.step_many(x, cache, weights)
+                ln_f = self.ln_f
+                x = F.layer_norm(x, x.shape[-1:], ln_f.weight, ln_f.bias, ln_f.eps)
+                pieces.append(F.linear(x, self.wte.weight))
+            window = torch.cat([state.window, chunk], dim=1)
+            state = GPTState(state.caches, window, state.start, state.t + j - i, state.steps)
+            i = j
+        return torch.cat(pieces, dim=1), state
+
+    def rollback(
+        self, state: GPTState, length: int, history: torch.Tensor | None = None
+    ) -> GPTState:
+        """The state after reading only the first ``length`` symbols ``x_0 .. x_{length-1}``
+        of the sequence behind ``state`` (``length <= state.t``), ready for :meth:`extend`.
+
+        If the window that predicts ``x_length`` is the current one, the caches are cut to
+        its ``length - w + 1`` inputs and nothing is recomputed. If it started earlier (the
+        current window slid past it), the caches are rebuilt from ``history``: the symbols
+        ``x_0 .. x_{length-1}``, or a suffix of them that covers that window; without it this
+        raises ``ValueError``. Like :meth:`extend`, it changes the caches of ``state`` in place,
+        so the old state is not to be used afterwards.
+        """
+        if isinstance(length, bool) or not isinstance(length, int):
+            raise TypeError(f"length must be an integer, got {length!r}")
+        if not 0 <= length <= state.t:
+            raise ValueError(
+                f"can only roll back to a length in [0, {state.t}] (the symbols read), got {length}"
+            )
+        w = self.window_start(length)
+        if w == state.start:
+            for cache in state.caches:
+                cache.truncate(length - w + 1)
+            window = state.window[:, : length - max(w, 1) + 1]
+            return GPTState(state.caches, window, w, length, state.steps)
+        needed = length - max(w, 1) + 1  # the symbols of the earlier window
+        if history is None or history.dim() != 2 or history.shape[1] < needed:
+            got = None if history is None else list(history.shape)
+            raise ValueError(
+                f"rolling back to length {length} returns to an earlier window: pass history, "
+                f"the symbols x_0 .. x_{length - 1} (at least the last {needed} of them), "
+                f"got {got}"
+            )
+        _, state = self._fill(history, length)
+        return state
 
     def cache_bytes(self, state: GPTState) -> int:
         """Memory of the keys and values held in ``state``."""
