@@ -16,59 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import time
-from collections.abc import Callable
-from pathlib import Path
 
 import torch
 
 from arbook import recipes, runtime
+from benchmarks.common import RESULTS, best_time, machine
 
-RESULTS = Path(__file__).parent / "results"
-
-
-def machine(device: torch.device) -> dict:
-    """What the numbers were measured on."""
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = [
-            line.split(":", 1)[1].strip()
-            for line in cpuinfo.read_text().splitlines()
-            if line.startswith("model name")
-        ]
-        cpu = names[0] if names else cpu
-    info = {
-        "cpu": cpu,
-        "threads": torch.get_num_threads(),
-        "cores": os.cpu_count(),
-        "torch": torch.__version__,
-        "device": str(device),
-    }
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
-
-
-def best_time(
-    fn: Callable[[], object], device: torch.device, repeats: int, warmup: bool = True
-) -> float:
-    """The fastest of ``repeats`` runs of ``fn``, in seconds (after one warm-up run unless
-    ``warmup`` is False)."""
-    if warmup:
-        fn()
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - start)
-    return min(times)
+__all__ = ["RESULTS", "best_time", "gpt", "machine", "main", "pixelcnn", "rnn", "wavenet"]
 
 
 def rnn(device: torch.device, lengths=(64, 256, 1024), repeats: int = 3) -> list[dict]:
