@@ -27,11 +27,11 @@ from arbook.runtime import atomic_write
 #: speech experiments at 16 kHz, halved to keep CPU training short).
 SAMPLE_RATE = 8000
 
-#: Number of μ-law levels: 8 bits.
+#: Number of μ-law levels (8 bits).
 MU_LAW_LEVELS = 256
 
-#: The major pentatonic scale in semitones above its root: no two notes a semitone apart, so
-#: every melody is consonant.
+#: The major pentatonic scale, in semitones above its root; no two of its notes are a semitone
+#: apart, so every melody is consonant.
 PENTATONIC = (0, 2, 4, 7, 9)
 
 _SPLIT_STREAMS = {"train": 0, "test": 1}
@@ -175,7 +175,7 @@ def tones(
 
 def tones_data(split: str = "train", num_clips: int | None = None, **kwargs) -> torch.Tensor:
     """:func:`tones` μ-law encoded to 256 classes: ``[num_clips, samples]`` integers, the form
-    :class:`~arbook.models.WaveNet` reads (keyword arguments as for :func:`tones`)."""
+    :class:`~arbook.models.wavenet.WaveNet` reads (keyword arguments as for :func:`tones`)."""
     return mu_law_encode(tones(split, num_clips, **kwargs))
 
 

@@ -10,7 +10,8 @@ Every loader returns integer ``LongTensor`` data in ``[0, K)``, the form every m
 * :class:`CharVocab` -- characters <-> integers for the text data sets; :func:`names_data`
   (padded names with an end marker), :class:`TextWindows` and :func:`text_chunks` (long text).
 * :class:`MarkovSource` -- synthetic sequences whose entropy rate is known exactly.
-* :func:`tones` -- synthetic melodies (:mod:`arbook.audio`), μ-law encoded by :func:`tones_data`;
+* :func:`~arbook.audio.tones` -- synthetic melodies (:mod:`arbook.audio`), μ-law encoded by
+  :func:`~arbook.audio.tones_data`;
   :class:`Windows` cuts training windows from texts and clips alike.
 """
 
@@ -236,7 +237,7 @@ class CharVocab:
         return "".join(self.symbols[v] for v in values)
 
 
-#: The end-of-name marker: index 0 of :func:`names_vocab`; it also pads shorter names.
+#: The end-of-name marker, index 0 of :func:`names_vocab`; it also pads shorter names.
 NAME_END = "."
 
 
@@ -392,7 +393,8 @@ class MarkovSource:
         self.num_symbols, self.order = int(num_symbols), int(order)
         rng = np.random.default_rng(seed)
         contexts = num_symbols**order
-        #: ``[num_symbols ** order, num_symbols]``: row = context (base-K digits, oldest first)
+        #: ``[num_symbols ** order, num_symbols]``, one row per context (base-K digits, oldest
+        #: first)
         self.transition = rng.dirichlet(np.full(num_symbols, concentration), size=contexts)
         # The chain over contexts: context c = (a, ..., b) moves to (..., b, s) with p(s | c).
         moves = np.zeros((contexts, contexts))
@@ -497,8 +499,10 @@ FASHION_MNIST_MD5 = {
     "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
 }
 
-IDX_IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions: [N, rows, columns]
-IDX_LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension: [N]
+#: IDX magic number of an image file (unsigned bytes, 3 dimensions ``[N, rows, columns]``).
+IDX_IMAGES_MAGIC = 0x00000803
+#: IDX magic number of a label file (unsigned bytes, 1 dimension ``[N]``).
+IDX_LABELS_MAGIC = 0x00000801
 
 _DOWNLOAD_TIMEOUT_S = 60
 

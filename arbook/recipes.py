@@ -42,10 +42,10 @@ class DatasetSpec:
     shape: tuple[int, ...]
     unit: str  #: what one example is ("image", "name", "clip")
     description: str
-    #: text data sets: the vocabulary, and the symbol that ends an example (names)
+    #: the vocabulary of a text data set, and the symbol that ends an example (names)
     vocab: Callable[[], data.CharVocab] | None = None
     stop_index: int | None = None
-    #: audio data sets: samples per second (the data are μ-law codes)
+    #: samples per second of an audio data set (the data are μ-law codes)
     sample_rate: int | None = None
 
     @property
@@ -54,10 +54,11 @@ class DatasetSpec:
 
     @property
     def kind(self) -> str:
-        """``"text"``, ``"audio"`` or ``"image"``: which models can read it."""
+        """Which models can read it (``"text"``, ``"audio"`` or ``"image"``)."""
         return "text" if self.is_text else "audio" if self.sample_rate else "image"
 
 
+#: The data sets by name (``python -m arbook train MODEL --dataset NAME``).
 DATASETS: dict[str, DatasetSpec] = {
     spec.name: spec
     for spec in (

@@ -148,8 +148,9 @@ class CompletionExplorer(_Explorer):
     """Pick a held-out image, how many of its rows to keep, a temperature and a seed; see
     several completions of the rest sampled by an image model (chapter "PixelCNN").
 
-    ``model`` is an image model with ``complete`` (:class:`~arbook.models.PixelCNN`,
-    :class:`~arbook.models.GatedPixelCNN`); ``images [N, H, W]`` are the images to pick from.
+    ``model`` is an image model with ``complete`` (:class:`~arbook.models.pixelcnn.PixelCNN`,
+    :class:`~arbook.models.pixelcnn.GatedPixelCNN`); ``images [N, H, W]`` are the images to pick
+    from.
     Attributes after each :meth:`update`: ``original`` (the picked image ``[H, W]``),
     ``completions`` (``LongTensor [num_completions, H, W]``; their first ``rows_kept`` rows
     are the original's) and ``message`` (a one-line summary with the NLL of the original and of

@@ -54,6 +54,16 @@ TINY_MODELS = {
 }
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--book-html",
+        metavar="PATH",
+        default=None,
+        help="check the built book at PATH in headless Chromium (tests/test_book_html.py); "
+        "fails, instead of skipping, when PATH holds no build or no browser is installed",
+    )
+
+
 @pytest.fixture(params=sorted(TINY_MODELS), ids=sorted(TINY_MODELS))
 def tiny_model(request):
     torch.manual_seed(0)

@@ -62,7 +62,7 @@ class AutoregressiveModel(nn.Module):
 
     @property
     def order(self) -> torch.Tensor:
-        """The generation order over flattened positions: ``order[0]`` is generated first."""
+        """``[D]``, the generation order over flattened positions (``order[0]`` comes first)."""
         return torch.arange(self.num_dims)
 
     @property
@@ -102,11 +102,13 @@ class AutoregressiveModel(nn.Module):
         return self.decode(self.encode(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B, *event_shape, K]`` of data ``x``, after :meth:`check_data`."""
         self.check_data(x)
         return self.logits(x)
 
     def counted(self, x: torch.Tensor) -> torch.Tensor:
-        """Boolean ``[B, *shape]``: the positions whose conditionals :meth:`log_prob` counts.
+        """Boolean ``[B, *shape]``: the positions whose conditionals
+        :meth:`~arbook.models.base.AutoregressiveModel.log_prob` counts.
 
         Every position, except in models whose examples end at a stop marker (names): there,
         the positions after the first marker are padding and count for nothing.
@@ -114,7 +116,8 @@ class AutoregressiveModel(nn.Module):
         return torch.ones_like(x, dtype=torch.bool)
 
     def num_positions(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B]``: how many positions of each example :meth:`log_prob` counts."""
+        """``[B]``: how many positions of each example
+        :meth:`~arbook.models.base.AutoregressiveModel.log_prob` counts."""
         return self.counted(x).flatten(1).sum(dim=1)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:

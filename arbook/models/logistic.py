@@ -1,7 +1,7 @@
 """The logistic autoregressive model (fully visible sigmoid belief network; Neal, 1992).
 
 The simplest neural autoregressive model: the logits of variable ``i`` are a linear function
-of the variables before it,
+of the variables before it::
 
     logit p(x_i | x_<i) = b_i + sum_{j before i} W_ij x_j,
 

@@ -4,12 +4,13 @@ A multilayer perceptron from ``D`` inputs to ``D x K`` logits whose weights are 
 that the logits of variable ``i`` depend only on the variables before ``i`` in an order. The
 masks come from degrees (:mod:`arbook.masks`). With ``num_masks > 1`` the model holds several
 orders/connectivities sharing one set of weights: training cycles through them, and the model's
-distribution is the uniform mixture
+distribution is the uniform mixture::
 
     p(x) = (1/M) sum_m p_m(x),
 
 so :meth:`MADE.log_prob` is a log-mean-exp over masks -- an exactly normalised likelihood -- and
-:meth:`MADE.sample` picks a mask, then samples in its order. Chapter "Masks and MADE".
+:meth:`~arbook.models.base.AutoregressiveModel.sample` picks a mask, then samples in its order.
+Chapter "Masks and MADE".
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ class MADE(AutoregressiveModel):
 
     Args:
         num_inputs: number of variables ``D``; data has shape ``[B, D]``.
-        hidden_sizes: sizes of the hidden layers (may be empty: see :class:`LogisticAR`).
+        hidden_sizes: sizes of the hidden layers (may be empty: see
+            :class:`~arbook.models.logistic.LogisticAR`).
         num_classes: values per variable ``K``. Binary inputs enter as 0/1; with ``K > 2`` each
             variable enters one-hot.
         num_masks: number of masks (orders and hidden degrees) sharing the weights.

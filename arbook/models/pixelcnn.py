@@ -10,8 +10,8 @@ pixels above it and to its left in the same row.
   horizontal stack (the row so far), with gated activations and residual connections; the two
   stacks together see every earlier pixel.
 
-Sampling draws the ``H * W`` pixels one at a time; :meth:`complete` fills in the bottom of
-given images. Chapter "PixelCNN".
+Sampling draws the ``H * W`` pixels one at a time; :meth:`PixelCNN.complete` fills in the bottom
+of given images. Chapter "PixelCNN".
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ class _ImageModel(AutoregressiveModel):
         """Keep the first ``rows_kept`` rows of ``images [B, H, W]`` and sample the rest.
 
         The kept rows are returned unchanged; every later pixel is drawn from the model's
-        conditional given everything above and to its left, exactly as in :meth:`sample`,
+        conditional given everything above and to its left, exactly as in
+        :meth:`~arbook.models.base.AutoregressiveModel.sample`,
         which takes the same ``sampling_options`` (temperature, top_k, top_p, greedy, generator).
         """
         self.check_data(images)

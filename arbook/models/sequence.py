@@ -1,8 +1,8 @@
 """Left-to-right models of sequences of any length: the base of the RNNs and GPT.
 
 A :class:`SequenceModel` reads ``[B, T]`` for any ``T >= 1`` (``event_shape`` holds only the
-default length of :meth:`~SequenceModel.sample`). Two things set it apart from fixed-shape
-models:
+default length of :meth:`~arbook.models.base.AutoregressiveModel.sample`). Two things set it
+apart from fixed-shape models:
 
 * **Stop markers.** With ``stop_index`` set (names end with ``"."``), an example ends at its
   first stop marker: :meth:`~arbook.models.base.AutoregressiveModel.log_prob` counts each
@@ -33,7 +33,8 @@ class SequenceModel(AutoregressiveModel):
 
     Args:
         num_classes: vocabulary size ``K``.
-        length: default number of symbols :meth:`sample` generates (data of any length is
+        length: default number of symbols
+            :meth:`~arbook.models.base.AutoregressiveModel.sample` generates (data of any length is
             accepted); also the length the property checks enumerate.
         stop_index: the symbol that ends an example, or ``None`` for plain text.
     """
