@@ -103,20 +103,17 @@ def test_made_ensemble_option(tmp_path, capsys):
             "--num-masks applies to the made model only",
         ),
         (
-            ["train", "lstm", "--dataset", "digits"],
-            "'lstm' is a text model; choose one of the text data sets: names, shakespeare",
+            ["train", "lstm", "--dataset", "tones"],
+            "'lstm' is a text model; choose one of the text data sets: names, shakespeare "
+            "(or an image data set, read as a sequence of pixels)",
         ),
         (
             ["train", "made", "--dataset", "names"],
             "'made' is an image model; choose one of the image data sets",
         ),
         (
-            ["train", "wavenet", "--dataset", "digits"],
+            ["train", "wavenet", "--dataset", "names"],
             "'wavenet' is an audio model; choose one of the audio data sets: tones",
-        ),
-        (
-            ["train", "lstm", "--dataset", "tones"],
-            "'lstm' is a text model; choose one of the text data sets",
         ),
         (["sample", "nowhere.pt"], "no checkpoint at nowhere.pt"),
         (["sample", "nowhere.pt", "--temperature", "0"], "no checkpoint"),
@@ -245,3 +242,21 @@ def test_seconds_needs_an_audio_model(tmp_path, capsys):
     ckpt = save(LogisticAR(64), tmp_path / "l.pt")
     assert main(["sample", str(ckpt), "--seconds", "1"]) == 2
     assert "--seconds applies to audio models only" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model", ["lstm", "gpt", "wavenet"])
+def test_sequence_models_read_images_as_pixel_sequences(model, tmp_path, capsys):
+    ckpt = tmp_path / f"{model}-digits.pt"
+    argv = ["train", model, "--dataset", "digits", "--max-seconds", "2", "--quiet", "--json"]
+    assert main([*argv, "--out", str(ckpt)]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["test_nll_nats_per_dim"] == pytest.approx(result["test_nll_nats"] / 64)
+    assert 0 < result["test_bits_per_dim"] < 5  # 17 levels: log2(17) = 4.09 bits uniform
+    assert main(["sample", str(ckpt), "-n", "2", "--out", str(tmp_path / "grid.png")]) == 0
+    assert (tmp_path / "grid.png").stat().st_size > 1000
+    assert main(["sample", str(ckpt), "-n", "1"]) == 0
+    picture = capsys.readouterr().out.split("sample 0:\n")[1].splitlines()
+    assert len(picture) == 8 and all(len(row) == 16 for row in picture)  # 8 rows of 8 pixels
+    assert main(["evaluate", str(ckpt), "--json"]) == 0
+    evaluation = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert evaluation["nll_nats"] == pytest.approx(result["test_nll_nats"], rel=1e-5)
