@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from arbook import runtime
+from arbook import fitcache, runtime
 from arbook.data import Windows, split_validation
 from arbook.metrics import bits_per_dim
 from arbook.models import REGISTRY, AutoregressiveModel
@@ -144,6 +144,7 @@ def fit(
     compile: bool = False,
     seed: int = 0,
     progress: bool = True,
+    cache: bool | str | os.PathLike = False,
 ) -> History:
     """Train ``model`` by maximum likelihood and return the :class:`History`.
 
@@ -184,6 +185,12 @@ def fit(
             compilation time; the same code runs eagerly without it).
         seed: seed of the validation split and the minibatch order.
         progress: show a progress bar.
+        cache: reuse an identical earlier run (:mod:`arbook.fitcache`): ``True`` for the
+            default folder (``$ARBOOK_CACHE/fit`` or ``~/.cache/arbook/fit``), or a folder. If
+            the same model, initial weights, data, settings, random state and package source
+            were trained before, its final weights, history and random state are loaded
+            instead of training again; otherwise the run is trained and stored. Ignored under
+            ``torchrun``.
 
     Under ``torchrun`` (``WORLD_SIZE`` > 1) every process calls ``fit`` with the same
     arguments. It joins the process group (NCCL on CUDA, gloo on the CPU) unless one exists,
@@ -199,6 +206,50 @@ def fit(
     the progress bar. Buffers (masks) must be the same in every process: they are taken from
     rank 0 at the start and not synchronised afterwards.
     """
+    settings = {k: v for k, v in locals().items() if k not in _NOT_SETTINGS}
+    where = fitcache.folder(cache) if runtime.world().size == 1 else None
+    if where is None:
+        return _fit(model, train_data, val_data=val_data, progress=progress, **settings)
+    path = where / f"{fitcache.key(model, train_data, val_data, settings)}.pt"
+    record = fitcache.load(path, model)
+    if record is not None:
+        return History(**record)
+    history = _fit(model, train_data, val_data=val_data, progress=progress, **settings)
+    fitcache.store(path, model, history.as_dict())
+    return history
+
+
+#: Arguments of :func:`fit` that do not change what training computes.
+_NOT_SETTINGS = {"model", "train_data", "val_data", "progress", "cache"}
+
+
+def _fit(
+    model: AutoregressiveModel,
+    train_data: torch.Tensor | Windows,
+    *,
+    val_data: torch.Tensor | None,
+    val_fraction: float,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    max_epochs: int,
+    max_steps: int | None,
+    max_seconds: float | None,
+    patience: int | None,
+    lr_patience: int | None,
+    cosine: bool,
+    warmup_steps: int,
+    eval_every: int | None,
+    grad_clip: float | None,
+    ema: float | None,
+    restore_best: bool,
+    betas: tuple[float, float],
+    amp: bool | None,
+    compile: bool,
+    seed: int,
+    progress: bool,
+) -> History:
+    """:func:`fit` without the cache."""
     from tqdm.auto import tqdm
 
     if batch_size < 1:
@@ -483,7 +534,10 @@ def save(
         "version": CHECKPOINT_VERSION,
         "model": name,
         "config": model.config,
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "state_dict": {
+            k: v.detach().cpu() if isinstance(v, torch.Tensor) else v
+            for k, v in model.state_dict().items()
+        },
         "metadata": dict(metadata or {}),
     }
     return atomic_write(path, lambda fh: torch.save(payload, fh))
@@ -530,7 +584,11 @@ def load(path: str | os.PathLike, device: torch.device | str | None = None) -> A
             f"{path}: cannot build {name} from its stored configuration: {exc}"
         ) from None
     try:
-        model.load_state_dict(payload["state_dict"])
+        state = dict(payload["state_dict"])
+        for k, v in model.state_dict().items():  # extra state newer than the checkpoint
+            if k.endswith("_extra_state"):
+                state.setdefault(k, v)
+        model.load_state_dict(state)
     except RuntimeError as exc:
         raise ValueError(
             f"{path}: the weights do not match the {name} configuration: {exc}"

@@ -106,6 +106,14 @@ def test_multiclass_inputs_are_one_hot():
         ({"num_inputs": 4, "hidden_sizes": [4], "num_classes": 1}, "num_classes"),
         ({"num_inputs": 4, "hidden_sizes": [4], "order": "shuffled"}, "order"),
         ({"num_inputs": 4, "hidden_sizes": [4], "order": [0, 1, 2]}, "shape"),
+        (
+            {"num_inputs": 3, "hidden_sizes": [4], "num_masks": 3, "order": [[0, 1, 2]] * 2},
+            "one order per mask: got 2 orders for 3 masks",
+        ),
+        (
+            {"num_inputs": 3, "hidden_sizes": [4], "num_masks": 2, "order": [[0, 1, 2], [0, 0, 1]]},
+            "permutation",
+        ),
         ({"num_inputs": 4, "hidden_sizes": [4], "dropout": 1.0}, "dropout"),
     ],
 )
@@ -145,8 +153,10 @@ def test_parameter_count_excludes_masked_weights():
 def test_cached_masks_follow_loaded_degrees():
     a = MADE(5, [7], num_masks=2, order="random", seed=0)
     b = MADE(5, [7], num_masks=2, order="random", seed=1)
-    a.set_mask(1)
-    a.load_state_dict(b.state_dict())
+    a.set_mask(0)
+    _ = a._layer_masks(1)  # cached from a's own degrees
+    b.set_mask(1)
+    a.load_state_dict(b.state_dict())  # b's degrees, and b's current mask set
     assert a.mask_index == 1 and torch.equal(a.output.mask, b._layer_masks(1)[-1])
     for m in (0, 1):
         a.set_mask(m)
@@ -155,3 +165,33 @@ def test_cached_masks_follow_loaded_degrees():
             a.hidden[0].mask, b.hidden[0].mask
         )
         assert torch.equal(a.order, b.order)
+
+
+def test_one_order_per_mask():
+    from arbook import checks
+
+    orders = [[0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [2, 0, 4, 1, 3]]
+    model = MADE(5, [16], num_masks=3, order=orders, seed=0).eval()
+    assert model.orders.tolist() == orders
+    assert model.config["order"] == orders
+    for m, order in enumerate(orders):
+        model.set_mask(m)
+        assert model.order.tolist() == order
+        assert checks.causality_violations(model) == []
+    model.set_mask(0)
+    assert abs(checks.total_probability(model) - 1) < 1e-5
+    # one permutation still means the same order for every mask
+    same = MADE(5, [16], num_masks=2, order=[1, 0, 2, 3, 4])
+    assert same.orders.tolist() == [[1, 0, 2, 3, 4]] * 2
+    assert same.config["order"] == [1, 0, 2, 3, 4]
+
+
+def test_one_order_per_mask_survives_a_checkpoint(tmp_path):
+    from arbook import load, save
+
+    orders = [[0, 1, 2, 3], [3, 1, 0, 2]]
+    model = MADE(4, [8], num_masks=2, order=orders, seed=0).eval()
+    back = load(save(model, tmp_path / "made.pt")).eval()
+    assert back.orders.tolist() == orders
+    x = torch.randint(2, (6, 4))
+    torch.testing.assert_close(back.log_prob(x), model.log_prob(x))

@@ -40,7 +40,8 @@ class MADE(AutoregressiveModel):
             variable enters one-hot.
         num_masks: number of masks (orders and hidden degrees) sharing the weights.
         order: ``None`` (natural order ``0..D-1`` for every mask), ``"random"`` (a new random
-            order for each mask) or an explicit permutation (the same for every mask).
+            order for each mask), an explicit permutation (the same for every mask) or
+            ``num_masks`` permutations ``[M, D]``, one per mask.
         seed: seed of the random degrees and orders, so a model is reproducible from its config.
         dropout: dropout on the hidden units during training (0 disables it).
     """
@@ -64,16 +65,33 @@ class MADE(AutoregressiveModel):
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         if isinstance(order, str) and order != "random":
-            raise ValueError(f"order must be None, 'random' or a permutation, got {order!r}")
-        explicit = (
-            None if order is None or isinstance(order, str) else check_order(order, num_inputs)
-        )
+            raise ValueError(
+                f"order must be None, 'random', a permutation or one permutation per mask, "
+                f"got {order!r}"
+            )
+        explicit = None  # [M, D]: the order of every mask
+        if order is not None and not isinstance(order, str):
+            given = torch.as_tensor(order)
+            if given.dim() == 2:
+                if given.shape[0] != num_masks:
+                    raise ValueError(
+                        f"one order per mask: got {given.shape[0]} orders for {num_masks} masks"
+                    )
+                explicit = torch.stack([check_order(o, num_inputs) for o in given])
+            else:
+                explicit = check_order(given, num_inputs).expand(num_masks, -1)
         self.config = dict(
             num_inputs=num_inputs,
             hidden_sizes=hidden_sizes,
             num_classes=num_classes,
             num_masks=num_masks,
-            order=explicit.tolist() if explicit is not None else order,
+            order=(
+                None
+                if explicit is None
+                else explicit[0].tolist()
+                if torch.as_tensor(order).dim() == 1
+                else explicit.tolist()
+            ),
             seed=seed,
             dropout=dropout,
         )
@@ -83,11 +101,11 @@ class MADE(AutoregressiveModel):
         # Orders and hidden degrees of every mask, drawn once from the seed.
         g = torch.Generator().manual_seed(seed)
         orders, hidden = [], []
-        for _ in range(num_masks):
+        for m in range(num_masks):
             if order == "random":
                 mask_order = torch.randperm(num_inputs, generator=g)
             else:
-                mask_order = explicit if explicit is not None else torch.arange(num_inputs)
+                mask_order = explicit[m] if explicit is not None else torch.arange(num_inputs)
             degrees = made_degrees(num_inputs, hidden_sizes, mask_order, generator=g)
             orders.append(mask_order)
             hidden.append(degrees[1:])
@@ -127,6 +145,16 @@ class MADE(AutoregressiveModel):
         for layer, mask in zip(layers, self._layer_masks(index), strict=True):
             layer.set_mask(mask)
         self.mask_index = index
+
+    def get_extra_state(self) -> dict[str, int]:
+        """The current mask set, which ``state_dict`` (and so a checkpoint) keeps."""
+        return {"mask_index": self.mask_index}
+
+    def set_extra_state(self, state: dict[str, int]) -> None:
+        index = int(state["mask_index"])
+        if not 0 <= index < self.num_masks:
+            raise ValueError(f"mask index must be in [0, {self.num_masks}), got {index}")
+        self.mask_index = index  # applied by _after_load
 
     @staticmethod
     def _after_load(module: MADE, _keys: object) -> None:
