@@ -17,6 +17,7 @@ from arbook import (
     plots,
     recipes,
     sampling,
+    speculative,
 )
 from arbook.data import digits
 from arbook.metrics import bits_per_dim
@@ -49,4 +50,5 @@ __all__ = [
     "save",
     "seed_everything",
     "setup",
+    "speculative",
 ]
