@@ -21,6 +21,8 @@ fi
 
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 export PYDEVD_DISABLE_FILE_VALIDATION=1
+# A new reader has trained nothing yet: no training run of the test run or the build is reused.
+export ARBOOK_CACHE=off
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
