@@ -51,14 +51,19 @@ def synchronize(device: torch.device) -> None:
 
 
 def best_time(
-    fn: Callable[[], object], device: torch.device, repeats: int, warmup: bool = True
+    fn: Callable[[], object],
+    device: torch.device,
+    repeats: int,
+    warmup: bool = True,
+    enough: float | None = None,
 ) -> float:
     """The fastest of ``repeats`` runs of ``fn``, in seconds (after one warm-up run unless
-    ``warmup`` is False)."""
+    ``warmup`` is False); with ``enough``, fewer runs once that many seconds have gone into
+    them (the slowest samplers take seconds per run)."""
     if warmup:
         fn()
-    times = []
-    for _ in range(repeats):
+    times: list[float] = []
+    while len(times) < repeats and (enough is None or sum(times) < enough):
         synchronize(device)
         start = time.perf_counter()
         fn()

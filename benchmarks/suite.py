@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +42,7 @@ from arbook.models import AutoregressiveModel
 from arbook.models.sequence import SequenceModel
 from arbook.models.wavenet import WaveNet
 from arbook.train import evaluate, fit
-from benchmarks.common import RESULTS, machine, synchronize
+from benchmarks.common import RESULTS, best_time, machine
 
 
 @dataclass(frozen=True)
@@ -204,13 +203,14 @@ def sampling_speed(
             options = {"length": length, "use_cache": mode == "cached"} if sequence else {}
             warm_up = {**options, "length": min(8, positions)} if sequence else options
             model.sample(batch, generator=_generator(device), **warm_up)
-            seconds = _best_time(
+            seconds = best_time(
                 lambda options=options, batch=batch: model.sample(
                     batch, generator=_generator(device), **options
                 ),
                 device,
                 budget.sampling_repeats,
-                budget.sampling_seconds,
+                warmup=False,  # (the short warm-up run above)
+                enough=budget.sampling_seconds,
             )
             row[mode] = {
                 "seconds": seconds,
@@ -270,21 +270,6 @@ def _mean_rate(rates: list[float]) -> float:
 
 def _generator(device: torch.device) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(0)
-
-
-def _best_time(
-    fn: Callable[[], object], device: torch.device, repeats: int, enough: float
-) -> float:
-    """The fastest of up to ``repeats`` runs of ``fn``, stopping early once ``enough`` seconds
-    have gone into it (the slowest samplers take seconds per run)."""
-    times: list[float] = []
-    while len(times) < repeats and sum(times) < enough:
-        synchronize(device)
-        start = time.perf_counter()
-        fn()
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 # -- the suite --------------------------------------------------------------------------------
