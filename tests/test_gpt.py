@@ -214,3 +214,35 @@ def test_training_options_of_the_gpu_path_run_on_cpu(options):
     )
     assert history.val_nll[-1] < history.val_nll[0]
     assert next(model.parameters()).dtype == torch.float32
+
+
+def test_attention_weights_are_those_of_the_forward_pass():
+    model = _model()
+    x = torch.randint(11, (3, 8))
+    maps = model.attention_weights(x)
+    assert maps.shape == (2, 3, 2, 8, 8)  # [L, B, H, T, T]
+    torch.testing.assert_close(maps.sum(-1), torch.ones(2, 3, 2, 8))
+    assert (maps.triu(1) == 0).all()
+    # the explicit path of a logits pass computes exactly these weights
+    seen = []
+    model.set_attention(explicit=True)
+    for block in model.blocks:
+        block.attn.register_forward_hook(
+            lambda attn, inputs, _: seen.append(attn.attention(inputs[0]))
+        )
+    model.logits(x)
+    torch.testing.assert_close(maps, torch.stack(seen))
+    # rows 0..4 read s_0..s_4 = (start, x_0..x_3): changing x_4 moves only the later rows
+    changed = x.clone()
+    changed[:, 4] = (x[:, 4] + 1) % 11
+    later = model.attention_weights(changed)
+    torch.testing.assert_close(later[..., :5, :], maps[..., :5, :])
+    assert not torch.allclose(later[..., 5:, :], maps[..., 5:, :])
+
+
+def test_attention_weights_reads_one_window():
+    model = _model()
+    with pytest.raises(ValueError, match="block_size=8"):
+        model.attention_weights(torch.randint(11, (1, 9)))
+    with pytest.raises(TypeError, match="integer"):
+        model.attention_weights(torch.rand(1, 4))

@@ -223,15 +223,44 @@ class GPT(SequenceModel):
             return 0
         return self.stride * ((t - self.block_size) // self.stride + 1)
 
-    def _run(self, h: torch.Tensor, caches: list[KVCache] | None = None) -> torch.Tensor:
+    def _run(
+        self,
+        h: torch.Tensor,
+        caches: list[KVCache] | None = None,
+        maps: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         """Logits ``[B, T, K]`` of input features ``h [B, T, C]`` that continue the positions
-        already in ``caches`` (or start a window)."""
+        already in ``caches`` (or start a window). A list ``maps`` receives every block's
+        attention weights ``[B, H, T, T]`` (without caches only)."""
         offset = caches[0].length if caches else 0
         positions = torch.arange(offset, offset + h.shape[1], device=h.device)
         x = self.drop(h + self.wpe(positions))
         for i, block in enumerate(self.blocks):
+            if maps is not None:
+                maps.append(block.attn.attention(block.ln1(x)))
             x = block(x, caches[i] if caches else None)
         return self.ln_f(x) @ self.wte.weight.t()
+
+    def attention_weights(self, x: torch.Tensor) -> torch.Tensor:
+        """The attention weights ``[L, B, H, T, T]`` of every block on ``x [B, T]`` (at most
+        ``block_size`` symbols: one window, starting at the start vector).
+
+        Row ``t`` of a map belongs to the position that reads ``s_t`` (``x_{t-1}``, or the start
+        vector at ``t = 0``) and predicts ``x_t``; column ``j`` is the weight it gives to the value
+        of position ``j <= t``. Rows sum to 1, and with the causal mask everything above the
+        diagonal is zero. They are the weights of the very pass that gives
+        :meth:`~arbook.models.base.AutoregressiveModel.logits`.
+        """
+        self.check_data(x)
+        if x.shape[1] > self.block_size:
+            raise ValueError(
+                f"attention_weights reads one window of at most block_size={self.block_size} "
+                f"symbols, got {x.shape[1]}"
+            )
+        s = torch.cat([self.start.expand(x.shape[0], 1, -1), self.wte(x[:, :-1])], dim=1)
+        maps: list[torch.Tensor] = []
+        self._run(s, maps=maps)
+        return torch.stack(maps)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Symbol embeddings ``[B, T, C]``."""
