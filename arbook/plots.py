@@ -115,12 +115,18 @@ def made_masks_figure(
 
 
 def loss_curves(history, *, title: str = "Training", per_dim: bool = False, ax=None):
-    """Training loss and validation NLL against epochs, in nats per example (or bits/dim)."""
+    """Training loss and validation NLL against epochs, in nats per example, or in bits/dim
+    (``per_dim``: each curve divided by its own examples' positions, which differ where the
+    model trains on windows and validates on whole sequences)."""
     ax = _axes(ax, figsize=(6, 4))
-    scale = 1.0 / (history.num_dims * math.log(2)) if per_dim else 1.0
+    train_scale, val_scale = (
+        (1.0 / (history.train_num_dims * math.log(2)), 1.0 / (history.num_dims * math.log(2)))
+        if per_dim
+        else (1.0, 1.0)
+    )
     unit = "bits/dim" if per_dim else "nats per example"
-    ax.plot(history.epoch, np.array(history.train_loss) * scale, label="training loss")
-    ax.plot(history.epoch, np.array(history.val_nll) * scale, label="validation NLL")
+    ax.plot(history.epoch, np.array(history.train_loss) * train_scale, label="training loss")
+    ax.plot(history.epoch, np.array(history.val_nll) * val_scale, label="validation NLL")
     if history.best_step:
         best_epoch = history.epoch[history.step.index(history.best_step)]
         ax.axvline(best_epoch, color="gray", linestyle=":", label="best (kept)")

@@ -112,8 +112,10 @@ class History:
     best_step: int = 0
     best_val_nll: float = math.inf
     stopped_early: bool = False
-    train_seconds: float = 0.0
+    train_seconds: float = 0.0  #: wall-clock seconds of the whole run, validation included
     num_dims: float = 1.0  #: positions per validation example, to convert NLLs per position
+    #: positions per training example (a window of ``Windows``), to convert training losses
+    train_num_dims: float = 1.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -160,8 +162,9 @@ def fit(
             embeddings, not to biases and normalisation gains.
         max_epochs: at most this many passes over the training data.
         max_steps: at most this many optimisation steps.
-        max_seconds: at most this many seconds of training (training stops at whichever of
-            the three limits comes first).
+        max_seconds: at most this many seconds of training, wall-clock from the first step
+            and validation included, as :attr:`History.train_seconds` counts them (training
+            stops at whichever of the three limits comes first).
         patience: stop after this many evaluations without a better validation NLL
             (``None``: never stop early). The best weights are restored at the end.
         lr_patience: halve the learning rate after this many evaluations without a better
@@ -326,7 +329,12 @@ def _fit(
         schedule = None
     order_gen = torch.Generator().manual_seed(seed)  # the same in every process
     window_gen = order_gen if ranked is None else ranked
-    history = History(num_dims=float(model.num_positions(val_data).double().mean()))
+    history = History(
+        num_dims=float(model.num_positions(val_data).double().mean()),
+        train_num_dims=float(
+            train_data.length if windows else model.num_positions(train_data).double().mean()
+        ),
+    )
     best_state = copy.deepcopy(model.state_dict())
     since_best = 0
     running, running_n = 0.0, 0

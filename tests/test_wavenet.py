@@ -3,10 +3,11 @@ the naive loop. (The contract's property tests run on tiny WaveNets from ``conft
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import pytest
 import torch
 
-from arbook import checks, data
+from arbook import checks, data, plots
 from arbook.layers import CausalConv1d
 from arbook.models import WaveNet
 from arbook.train import evaluate, fit
@@ -167,6 +168,13 @@ def test_training_on_tones_beats_uniform():
     # after a few seconds of training
     assert result.bits_per_dim < 7.3, result
     assert history.val_nll[-1] < history.val_nll[0]
+    # windows of 256 samples in training, whole clips of 2000 in validation: the curves in
+    # bits per sample divide each by its own length, and so land close together
+    assert (history.train_num_dims, history.num_dims) == (256, 2000)
+    ax = plots.loss_curves(history, per_dim=True)
+    train_bits, val_bits = (line.get_ydata()[-1] for line in ax.get_lines()[:2])
+    assert 4 < val_bits < 7.3 and abs(train_bits - val_bits) < 1.0, (train_bits, val_bits)
+    plt.close("all")
 
 
 def test_checkpoint_round_trip(tmp_path):
