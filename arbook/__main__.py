@@ -56,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--max-seconds", type=float, help="stop training after this many seconds")
     train.add_argument(
+        "--max-steps",
+        type=int,
+        help="stop training after this many optimisation steps (default: the recipe's); "
+        "unlike --max-seconds, the same run on any machine",
+    )
+    train.add_argument(
         "--num-masks", type=int, help="made: number of masks (orders) in the ensemble"
     )
     train.add_argument(
@@ -115,10 +121,14 @@ def _train(args: argparse.Namespace) -> dict | None:
     options = {} if args.num_masks is None else {"num_masks": args.num_masks}
     if options and args.model != "made":
         raise ValueError("--num-masks applies to the made model only")
+    if args.max_steps is not None and args.max_steps < 1:
+        raise ValueError(f"--max-steps must be at least 1, got {args.max_steps}")
     runtime.seed_everything(args.seed)
     model, fit_kwargs = recipes.recipe(args.model, args.dataset, profile, **options)
     if args.max_seconds is not None:
         fit_kwargs["max_seconds"] = args.max_seconds
+    if args.max_steps is not None:
+        fit_kwargs["max_steps"] = args.max_steps
     model.to(dev)
     length = model.event_shape[0] if spec.is_text else None  # audio: recipes.AUDIO_WINDOW
     train_x = recipes.load_split(args.model, args.dataset, "train", length)
