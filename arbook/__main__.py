@@ -58,8 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--max-steps",
         type=int,
-        help="stop training after this many optimisation steps (default: the recipe's); "
-        "unlike --max-seconds, the same run on any machine",
+        help="train for this many optimisation steps (default: the recipe's), with no time limit "
+        "unless --max-seconds is given: the same run on any machine",
     )
     train.add_argument(
         "--num-masks", type=int, help="made: number of masks (orders) in the ensemble"
@@ -127,8 +127,9 @@ def _train(args: argparse.Namespace) -> dict | None:
     model, fit_kwargs = recipes.recipe(args.model, args.dataset, profile, **options)
     if args.max_seconds is not None:
         fit_kwargs["max_seconds"] = args.max_seconds
-    if args.max_steps is not None:
+    if args.max_steps is not None:  # a step budget replaces the recipe's time limit
         fit_kwargs["max_steps"] = args.max_steps
+        fit_kwargs["max_seconds"] = args.max_seconds
     model.to(dev)
     length = model.event_shape[0] if spec.is_text else None  # audio: recipes.AUDIO_WINDOW
     train_x = recipes.load_split(args.model, args.dataset, "train", length)
