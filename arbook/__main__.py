@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--max-steps",
         type=int,
-        help="train for this many optimisation steps (default: the recipe's), with no time limit "
+        help="at most this many optimisation steps (default: the recipe's), with no time limit "
         "unless --max-seconds is given: the same run on any machine",
     )
     train.add_argument(
@@ -125,10 +125,9 @@ def _train(args: argparse.Namespace) -> dict | None:
         raise ValueError(f"--max-steps must be at least 1, got {args.max_steps}")
     runtime.seed_everything(args.seed)
     model, fit_kwargs = recipes.recipe(args.model, args.dataset, profile, **options)
-    if args.max_seconds is not None:
-        fit_kwargs["max_seconds"] = args.max_seconds
     if args.max_steps is not None:  # a step budget replaces the recipe's time limit
-        fit_kwargs["max_steps"] = args.max_steps
+        fit_kwargs.update(max_steps=args.max_steps, max_seconds=args.max_seconds)
+    elif args.max_seconds is not None:
         fit_kwargs["max_seconds"] = args.max_seconds
     model.to(dev)
     length = model.event_shape[0] if spec.is_text else None  # audio: recipes.AUDIO_WINDOW
