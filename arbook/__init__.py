@@ -23,10 +23,11 @@ from arbook.data import digits
 from arbook.metrics import bits_per_dim
 from arbook.models import MADE, AutoregressiveModel, LogisticAR
 from arbook.runtime import device, profile, seed_everything, setup
-from arbook.train import evaluate, fit, load, save
+from arbook.train import FitConfig, evaluate, fit, load, save
 
 __all__ = [
     "MADE",
+    "FitConfig",
     "AutoregressiveModel",
     "LogisticAR",
     "__version__",

@@ -10,9 +10,10 @@
     python -m arbook train wavenet --dataset tones
     python -m arbook sample runs/wavenet-tones.pt --seconds 2 --out clip.wav
 
-``train`` takes its settings from :mod:`arbook.recipes` for the chosen profile, holds out a
-validation split of the training data for early stopping, reports the exact test NLL (nats per
-example and bits/dim) and saves a checkpoint. With ``--json`` the last line printed is one
+``train`` runs the recipe (:mod:`arbook.recipes`) of the model, data set and profile, whose
+budget is steps or epochs (the same run on any machine), holds out a validation split of the
+training data for early stopping, reports the exact test NLL (nats per example and bits/dim)
+and saves a checkpoint. With ``--json`` the last line printed is one
 JSON object with the results.
 
 ``train`` also runs on several GPUs, one process each, started by ``torchrun``::
@@ -54,12 +55,17 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: the best available)")
     train.add_argument("--out", type=Path, help="checkpoint path (default: runs/MODEL-DATASET.pt)")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--max-seconds", type=float, help="stop training after this many seconds")
     train.add_argument(
         "--max-steps",
         type=int,
-        help="at most this many optimisation steps (default: the recipe's), with no time limit "
-        "unless --max-seconds is given: the same run on any machine",
+        help="at most this many optimisation steps (default: the recipe's budget); like the "
+        "recipe's, a step budget gives the same run on any machine",
+    )
+    train.add_argument(
+        "--max-seconds",
+        type=float,
+        help="also stop after this many seconds of training (a wall-clock limit: the result then "
+        "depends on the machine's speed)",
     )
     train.add_argument(
         "--num-masks", type=int, help="made: number of masks (orders) in the ensemble"
@@ -123,30 +129,26 @@ def _train(args: argparse.Namespace) -> dict | None:
         raise ValueError("--num-masks applies to the made model only")
     if args.max_steps is not None and args.max_steps < 1:
         raise ValueError(f"--max-steps must be at least 1, got {args.max_steps}")
+    if args.max_seconds is not None and not args.max_seconds > 0:
+        raise ValueError(f"--max-seconds must be positive, got {args.max_seconds}")
+    r = recipes.recipe(args.model, args.dataset, profile, **options)
+    # The recipe's budget is steps or epochs; --max-steps replaces it, and a time limit is
+    # only ever the caller's own choice.
+    config = r.fit.replace(seed=args.seed, compile=args.compile)
+    if args.max_steps is not None:
+        config = config.replace(max_steps=args.max_steps)
+    if args.max_seconds is not None:
+        config = config.replace(max_seconds=args.max_seconds)
     runtime.seed_everything(args.seed)
-    model, fit_kwargs = recipes.recipe(args.model, args.dataset, profile, **options)
-    if args.max_steps is not None:  # a step budget replaces the recipe's time limit
-        fit_kwargs.update(max_steps=args.max_steps, max_seconds=args.max_seconds)
-    elif args.max_seconds is not None:
-        fit_kwargs["max_seconds"] = args.max_seconds
-    model.to(dev)
-    length = model.event_shape[0] if spec.is_text else None  # audio: recipes.AUDIO_WINDOW
-    train_x = recipes.load_split(args.model, args.dataset, "train", length)
-    test_x = recipes.load_split(args.model, args.dataset, "test", length)
+    model = r.build().to(dev)
+    train_x, test_x = r.load("train"), r.load("test")
     parameters = model.num_parameters()
     say(
         f"training {args.model} ({parameters:,} parameters) on {args.dataset} "
         f"({len(train_x)} training {spec.unit}s) | profile {profile} | device {dev}",
         flush=True,
     )
-    history = fit(
-        model,
-        train_x,
-        seed=args.seed,
-        progress=not args.quiet and main_process,
-        compile=args.compile,
-        **fit_kwargs,
-    )
+    history = fit(model, train_x, config, progress=not args.quiet and main_process)
     result = evaluate(model, test_x)
     if not main_process:
         return None

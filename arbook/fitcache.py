@@ -8,11 +8,15 @@ that determines what training computes:
 
 * the model's class, configuration, the plain attributes of its modules (flags such as a
   switched-off causal mask) and its **initial** weights (so the seed that initialised it);
-* the training and validation data (their bytes) and every setting of ``fit``;
+* the training and validation data (their bytes) and the :class:`~arbook.train.FitConfig`;
 * the state of PyTorch's global random number generator when ``fit`` starts (dropout noise);
-* the source code of the ``arbook`` package, the PyTorch version and the device type.
+* the code that training runs: the trainer (``arbook/train.py``, ``arbook/data.py``) and every
+  module of the package that a probe -- one loss, its gradient and one evaluation on a copy of
+  the model -- calls into (:func:`code_digest`), each read as its syntax tree without comments
+  and docstrings; and the PyTorch version and the device type.
 
-Change any of them -- one line of the package included -- and the run is trained afresh. The
+Change any of them -- one line of a model's forward pass included -- and the run is trained
+afresh; a change to code training does not run (a plot, a widget, a docstring) keeps it. The
 chapters use it so that running a chapter a second time in the same environment (the test run
 and the book build, or a reader who re-runs a notebook) does not train the same model twice;
 what the second run prints about training (steps, seconds, losses) is the record of the first.
@@ -24,10 +28,13 @@ off everywhere; deleting the folder forgets every run.
 
 from __future__ import annotations
 
+import ast
+import copy
 import functools
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +43,7 @@ import torch
 from arbook.runtime import atomic_write
 
 #: Version of the entry format; a new version makes older entries unreachable.
-FORMAT = "arbook-fit-cache-1"
+FORMAT = "arbook-fit-cache-2"
 
 
 def folder(where: str | os.PathLike | bool = True) -> Path | None:
@@ -54,14 +61,76 @@ def folder(where: str | os.PathLike | bool = True) -> Path | None:
     return Path(where).expanduser()
 
 
-@functools.lru_cache(maxsize=1)
-def source_digest() -> str:
-    """SHA-256 of the package's source files (their paths and contents)."""
-    root = Path(__file__).resolve().parent
+#: The package's folder: the code under it is what :func:`code_digest` reads.
+PACKAGE = Path(__file__).resolve().parent
+
+#: Modules every training run executes, whatever the model: the training loop and the data
+#: it reads (random windows, the validation split).
+TRAINER = ("train.py", "data.py")
+
+
+def module_digest(path: Path) -> str:
+    """SHA-256 of a source file's syntax tree, docstrings dropped (comments never reach it):
+    an edit that changes no code leaves it as it was."""
+    stat = path.stat()
+    return _tree_digest(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.cache
+def _tree_digest(path: Path, mtime_ns: int, size: int) -> str:
+    """:func:`module_digest` of one version of a file (the file's time and size tell versions
+    apart, so a long-lived kernel sees an edit)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree, include_attributes=False).encode()).hexdigest()
+
+
+def modules_run(model: torch.nn.Module, example: torch.Tensor) -> list[Path]:
+    """The package's source files whose functions run when ``model`` computes its loss on
+    ``example`` (a batch), takes its gradient and scores it in evaluation mode -- traced on a
+    copy, with PyTorch's random state restored afterwards, so the caller's run is unchanged."""
+    from arbook.train import evaluate
+
+    probe = copy.deepcopy(model)
+    probe.train()
+    seen: set[str] = set()
+    root = str(PACKAGE)
+
+    def hook(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code.co_filename.startswith(root):
+            seen.add(frame.f_code.co_filename)
+
+    device = next(model.parameters()).device
+    devices = [device.index or torch.cuda.current_device()] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        previous = sys.getprofile()
+        sys.setprofile(hook)
+        try:
+            probe.check_data(example)
+            probe.loss(example).backward()
+            evaluate(probe, example)
+        finally:
+            sys.setprofile(previous)
+    return sorted(Path(f) for f in seen)
+
+
+def code_digest(model: torch.nn.Module, example: torch.Tensor) -> str:
+    """SHA-256 over the code a training run of ``model`` executes: the trainer's modules and
+    those of :func:`modules_run`, by their place in the package and :func:`module_digest`."""
+    paths = {PACKAGE / name for name in TRAINER} | set(modules_run(model, example))
     h = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        h.update(path.relative_to(root).as_posix().encode())
-        h.update(path.read_bytes())
+    for path in sorted(paths):
+        h.update(path.relative_to(PACKAGE).as_posix().encode())
+        h.update(module_digest(path).encode())
     return h.hexdigest()
 
 
@@ -103,6 +172,14 @@ def _data(h: Any, x: Any) -> None:
         _tensor(h, x.codes)
 
 
+def _example(data: Any) -> torch.Tensor:
+    """A batch of one or two training examples (one window of a text or of a clip)."""
+    if isinstance(data, torch.Tensor):
+        return data[:2]
+    codes = data.codes
+    return codes[: data.length].view(1, -1) if codes.dim() == 1 else codes[:1, : data.length]
+
+
 def key(model: torch.nn.Module, train_data: Any, val_data: Any, settings: dict[str, Any]) -> str:
     """The identity of a training run (see the module docstring), as a hex digest."""
     h = hashlib.sha256()
@@ -112,7 +189,7 @@ def key(model: torch.nn.Module, train_data: Any, val_data: Any, settings: dict[s
         json.dumps(
             [
                 FORMAT,
-                source_digest(),
+                code_digest(model, _example(train_data).to(next(model.parameters()).device)),
                 torch.__version__,
                 next(model.parameters()).device.type,
                 f"{cls.__module__}.{cls.__qualname__}",
@@ -170,4 +247,13 @@ def store(path: Path, model: torch.nn.Module, history: dict[str, Any]) -> Path:
     return atomic_write(path, lambda fh: torch.save(entry, fh))
 
 
-__all__ = ["FORMAT", "folder", "key", "load", "source_digest", "store"]
+__all__ = [
+    "FORMAT",
+    "code_digest",
+    "folder",
+    "key",
+    "load",
+    "module_digest",
+    "modules_run",
+    "store",
+]

@@ -1,17 +1,20 @@
 """Tuned settings: which model, how big, and how to train it, per data set and profile.
 
-The command line (``python -m arbook train MODEL --dataset NAME``) and the chapters both take
-their settings from here, so the numbers a chapter prints are the numbers the command line
-reproduces.
+The command line (``python -m arbook train MODEL --dataset NAME``), the chapters and the
+benchmark suite all take their training runs from here, unchanged, so the numbers a chapter
+prints are the numbers the command line reproduces, on any machine.
 
 * :data:`DATASETS` -- data sets by name: loader, number of values, shape.
-* :func:`recipe` -- a fresh model and the keyword arguments for :func:`arbook.train.fit`.
+* :data:`RECIPES` -- every training run, one row per model, data and profile: a model builder
+  and a :class:`~arbook.train.FitConfig` whose budget is steps or epochs, never seconds.
+* :func:`recipe` -- the :class:`Recipe` of a model, data set and profile.
 """
 
 from __future__ import annotations
 
 import inspect
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -19,7 +22,7 @@ from typing import Any
 
 import torch
 
-from arbook import audio, data
+from arbook import audio, data, runtime
 from arbook.models import (
     GPT,
     MADE,
@@ -31,6 +34,7 @@ from arbook.models import (
     WaveNet,
 )
 from arbook.runtime import PROFILES
+from arbook.train import FitConfig, History, fit
 
 
 @dataclass(frozen=True)
@@ -140,282 +144,366 @@ DEFAULT_WINDOW = 128
 AUDIO_WINDOW = 2048
 
 
-def _made(
-    spec: DatasetSpec, profile: str, num_masks: int = 1
-) -> tuple[AutoregressiveModel, dict[str, Any]]:
-    num_inputs = spec.num_dims
+@dataclass(frozen=True)
+class Recipe:
+    """One training run, described once: the model, the data it reads and how it is trained.
+
+    ``build()`` returns a freshly initialised model (seed the generators first, e.g. with
+    :func:`arbook.runtime.seed_everything`, for a reproducible initialisation), ``fit`` is the
+    :class:`~arbook.train.FitConfig` to train it with and ``load(split)`` reads a split of the
+    data set in the shape the model reads. The budget is steps or epochs, never seconds, so a
+    recipe trains to the same weights on any machine::
+
+        r = recipes.recipe("made", "digits-binary", "quick")
+        model, history = r.train(seed=0)    # or: seed, r.build(), arbook.fit(model, data, r.fit)
+        print(arbook.evaluate(model, r.load("test")))
+    """
+
+    model_name: str
+    dataset: str
+    profile: str
+    build: Callable[[], AutoregressiveModel]
+    fit: FitConfig
+    #: symbols per training window of a text or of audio clips; ``None``: whole examples
+    window: int | None = None
+
+    def train(
+        self,
+        *,
+        seed: int = 0,
+        device: torch.device | str | None = None,
+        cache: bool | str | os.PathLike = False,
+        progress: bool = True,
+    ) -> tuple[AutoregressiveModel, History]:
+        """Run the recipe: seed every generator with ``seed``, build the model on ``device``
+        (default: :func:`arbook.runtime.device`) and :func:`~arbook.train.fit` it on the
+        training split with :attr:`fit` (its ``seed`` set to ``seed``). Returns the trained
+        model, in evaluation mode, and its history. The same recipe and seed give the same
+        weights wherever it runs -- a chapter, the command line, the benchmark suite -- so with
+        ``cache`` an identical run made elsewhere is loaded instead of trained again."""
+        runtime.seed_everything(seed)
+        model = self.build().to(runtime.device(None) if device is None else device)
+        history = fit(
+            model, self.load("train"), self.fit.replace(seed=seed), cache=cache, progress=progress
+        )
+        return model, history
+
+    def load(self, split: str) -> torch.Tensor | data.Windows:
+        """The ``"train"`` or ``"test"`` split in the shape the model reads (:func:`load_split`):
+        random windows of ``window`` symbols to train on a text or on clips, consecutive windows
+        of a text or whole clips to test, images as they are or flattened."""
+        return load_split(self.model_name, self.dataset, split, self.window)
+
+    @property
+    def budget(self) -> str:
+        """The training budget in words."""
+        c = self.fit
+        words = f"{c.max_steps:,} steps" if c.max_steps else f"at most {c.max_epochs:,} epochs"
+        if c.patience is not None:
+            every = f"{c.eval_every:,} steps" if c.eval_every else "epoch"
+            words += (
+                f", stopping early after {c.patience} validations (one per {every}) without a "
+                "better NLL"
+            )
+        return words
+
+    def __str__(self) -> str:
+        return f"{self.model_name} on {self.dataset}, profile {self.profile}: {self.budget}"
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """A row of :data:`RECIPES`: ``build(spec, **options)`` makes the model for a data set."""
+
+    build: Callable[..., AutoregressiveModel]
+    fit: FitConfig
+    window: int | None = None
+
+
+# -- model builders: each takes the DatasetSpec (classes, shape, end marker) -------------------
+
+
+def _made(spec: DatasetSpec, num_masks: int = 1) -> AutoregressiveModel:
     if num_masks == 1:
-        model = MADE(num_inputs, [2000], num_classes=spec.num_classes, dropout=0.7)
-        fit_kwargs: dict[str, Any] = dict(
-            batch_size=100, lr=1e-3, patience=30, max_epochs=2000, max_seconds=170
-        )
-    else:
-        # Order-agnostic training: every mask has its own random order; the model is their mixture.
-        model = MADE(
-            num_inputs,
-            [1000, 1000],
-            num_classes=spec.num_classes,
-            num_masks=num_masks,
-            order="random",
-            dropout=0.3,
-        )
-        fit_kwargs = dict(batch_size=100, lr=1e-3, patience=30, max_epochs=3000, max_seconds=170)
-    if profile == "full":
-        fit_kwargs["max_seconds"] = None
-    return model, fit_kwargs
+        return MADE(spec.num_dims, [2000], num_classes=spec.num_classes, dropout=0.7)
+    # Order-agnostic training: every mask has its own random order; the model is their mixture.
+    return MADE(
+        spec.num_dims,
+        [1000, 1000],
+        num_classes=spec.num_classes,
+        num_masks=num_masks,
+        order="random",
+        dropout=0.3,
+    )
 
 
-def _logistic(spec: DatasetSpec, profile: str) -> tuple[AutoregressiveModel, dict[str, Any]]:
-    num_inputs = spec.num_dims
-    model = LogisticAR(num_inputs, num_classes=spec.num_classes)
-    return model, dict(batch_size=100, lr=1e-2, weight_decay=0.0, patience=20, max_epochs=1000)
+def _logistic(spec: DatasetSpec) -> AutoregressiveModel:
+    return LogisticAR(spec.num_dims, num_classes=spec.num_classes)
 
 
-def _pixelcnn(spec: DatasetSpec, profile: str) -> tuple[AutoregressiveModel, dict[str, Any]]:
-    small, quick = spec.shape[0] <= 8, profile == "quick"
-    channels = 128 if not quick else 64 if small else 16
-    model = PixelCNN(spec.num_classes, spec.shape, channels=channels, num_layers=6)
-    return model, _image_fit(spec, profile)
+def _pixelcnn(channels: int) -> Callable[[DatasetSpec], AutoregressiveModel]:
+    return lambda spec: PixelCNN(spec.num_classes, spec.shape, channels=channels, num_layers=6)
 
 
-def _gated_pixelcnn(spec: DatasetSpec, profile: str) -> tuple[AutoregressiveModel, dict[str, Any]]:
-    small, quick = spec.shape[0] <= 8, profile == "quick"
-    if small:
-        # Dropout and weight averaging (``ema`` in the fit) keep 1,293 training digits from
-        # being memorised. On a CPU 32 channels reach about the test NLL of 64 (77.3 against
-        # 77.2 nats per digit) in 40% of the time: about 55 epochs, three minutes on two cores.
-        model = GatedPixelCNN(
+def _gated(channels: int, num_layers: int, dropout: float) -> Callable[..., AutoregressiveModel]:
+    return lambda spec: GatedPixelCNN(
+        spec.num_classes, spec.shape, channels=channels, num_layers=num_layers, dropout=dropout
+    )
+
+
+def _rnn(cell: str, hidden_size: int, **sizes: Any) -> Callable[[DatasetSpec], Any]:
+    """A recurrent network with ``cell``; on an image data set it reads the ``H * W`` pixels in
+    raster order, on names it ends at the end marker."""
+
+    def build(spec: DatasetSpec) -> AutoregressiveModel:
+        length = spec.num_dims if spec.kind == "image" else sizes.get("length", DEFAULT_WINDOW)
+        return CharRNN(
             spec.num_classes,
-            spec.shape,
-            channels=32 if quick else 128,
-            num_layers=6,
-            dropout=0.2 if quick else 0.3,
-        )
-        fit_kwargs = _image_fit(spec, profile)
-        if quick:
-            fit_kwargs.update(lr=3e-3, patience=8)
-        return model, fit_kwargs
-    if quick:
-        # 28x28 on a CPU: a narrow, shallow model that learns in a minute or two.
-        model = GatedPixelCNN(spec.num_classes, spec.shape, channels=16, num_layers=5)
-    else:
-        model = GatedPixelCNN(
-            spec.num_classes, spec.shape, channels=128, num_layers=10, dropout=0.1
-        )
-    return model, _image_fit(spec, profile)
-
-
-def _char_rnn(
-    spec: DatasetSpec, profile: str, cell: str
-) -> tuple[AutoregressiveModel, dict[str, Any]]:
-    quick = profile == "quick"
-    if spec.kind == "image":
-        # The pixels in raster order, one symbol each; a single layer, as on Shakespeare.
-        model = CharRNN(
-            spec.num_classes,
-            256 if quick else 512,
+            hidden_size,
             cell=cell,
-            embedding_size=32 if quick else 64,
-            dropout=0.0 if quick else 0.2,
-            length=spec.num_dims,
-        )
-        return model, _pixel_sequence_fit(profile)
-    if spec.name == "names":
-        model = CharRNN(
-            spec.num_classes,
-            256 if quick else 512,
-            cell=cell,
-            embedding_size=64,
-            dropout=0.0,
-            length=20,
             stop_index=spec.stop_index,
+            **{**sizes, "length": length},
         )
-        fit_kwargs: dict[str, Any] = dict(
-            batch_size=32,
-            lr=3e-3,
-            max_steps=3000,
-            max_epochs=1000,
-            patience=4,  # the best validation NLL comes after about 750-1500 steps
-            eval_every=250,
-            cosine=True,
-            warmup_steps=100,
-            grad_clip=1.0,
+
+    return build
+
+
+def _gpt(
+    block_size: int | None, n_layer: int, n_head: int, n_embd: int, **options: Any
+) -> Callable[[DatasetSpec], AutoregressiveModel]:
+    """A GPT; ``block_size=None`` on images: one block covers a whole image (the start vector
+    and the first ``H * W - 1`` pixels)."""
+
+    def build(spec: DatasetSpec) -> AutoregressiveModel:
+        extra = dict(options)
+        block = block_size
+        if spec.kind == "image":
+            block = extra["length"] = spec.num_dims
+        return GPT(
+            spec.num_classes, block, n_layer, n_head, n_embd, stop_index=spec.stop_index, **extra
         )
-    else:
-        model = CharRNN(
+
+    return build
+
+
+def _wavenet(channels: int, skip: int, layers: int | None, blocks: int) -> Callable[..., Any]:
+    """WaveNet on clips; ``layers=None`` on images: a block of dilations 1, 2, ..., 2^(n-1) with
+    2^n >= H*W sees the whole image in raster order (64 pixels: 6 layers). Grey levels are not
+    mu-law codes, so on images the embedding starts at random."""
+
+    def build(spec: DatasetSpec) -> AutoregressiveModel:
+        image = spec.kind == "image"
+        return WaveNet(
             spec.num_classes,
-            256 if quick else 512,
-            num_layers=1 if quick else 2,
-            cell=cell,
-            embedding_size=64 if quick else 128,
-            dropout=0.0 if quick else 0.2,
-            length=DEFAULT_WINDOW,
+            channels,
+            skip,
+            layers_per_block=max(1, math.ceil(math.log2(spec.num_dims))) if image else layers,
+            blocks=blocks,
+            length=spec.num_dims,
+            amplitude_embedding=not image,
         )
-        fit_kwargs = dict(
-            batch_size=32 if quick else 64,
-            lr=3e-3 if quick else 2e-3,
-            max_steps=2000 if quick else 20000,
+
+    return build
+
+
+# -- training settings shared by several rows -------------------------------------------------
+
+#: 8x8 images: early stopping on the validation digits; weight averaging (``ema``) is a cheap
+#: gain on 1,293 training digits.
+_SMALL_IMAGES = FitConfig(batch_size=64, lr=2e-3, patience=15, max_epochs=500, ema=0.995)
+#: 28x28 images on a CPU: a fixed 1,000 steps of a small model; on a GPU, epochs until the
+#: validation NLL stops improving.
+_LARGE_IMAGES_QUICK = FitConfig(
+    batch_size=32, lr=2e-3, patience=5, max_steps=1000, max_epochs=30, eval_every=250
+)
+_LARGE_IMAGES_FULL = FitConfig(batch_size=128, lr=1e-3, patience=5, max_epochs=30, ema=0.999)
+#: Sequence models reading images as sequences of pixels: early stopping on the validation
+#: images, as for the image models.
+_PIXELS_QUICK = FitConfig(batch_size=64, lr=3e-3, patience=6, max_epochs=200, grad_clip=1.0)
+_PIXELS_FULL = FitConfig(batch_size=64, lr=1e-3, patience=15, max_epochs=500, grad_clip=1.0)
+#: Text and audio: a linear warm-up, a cosine decay over the run's steps, clipped gradients.
+_SEQUENCE = dict(cosine=True, warmup_steps=100, grad_clip=1.0)
+#: The Transformer's usual optimiser settings: decoupled weight decay, a shorter second moment.
+_TRANSFORMER = dict(weight_decay=0.1, betas=(0.9, 0.99))
+#: Names: the best validation NLL comes after about 750-1,500 steps; early stopping ends it.
+_NAMES = FitConfig(
+    batch_size=32, lr=3e-3, max_steps=3000, max_epochs=1000, patience=4, eval_every=250, **_SEQUENCE
+)
+
+_IMAGES = ("8x8 images", "28x28 images")
+_CELLS = ("rnn", "lstm", "gru")
+
+
+def _rows(
+    models: Any, datas: Any, profiles: Any, entry: _Entry
+) -> dict[tuple[str, str, str], _Entry]:
+    """The same entry for every combination of the given models, data and profiles."""
+    return {(m, d, p): entry for m in models for d in datas for p in profiles}
+
+
+#: Every training run of the book, the command line and the benchmark suite, by
+#: ``(model, data, profile)``. ``data`` is a data set's name, or ``"8x8 images"`` (the digits,
+#: binary or with 17 levels) or ``"28x28 images"`` (Fashion-MNIST, binary or 256 levels).
+#: Budgets are steps or epochs: the same seeds give the same run on any machine.
+RECIPES: dict[tuple[str, str, str], _Entry] = {
+    # -- models of images: a vector, an image --------------------------------------------------
+    **_rows(
+        ["made"],
+        _IMAGES,
+        PROFILES,
+        _Entry(_made, FitConfig(batch_size=100, lr=1e-3, patience=30, max_epochs=3000)),
+    ),
+    **_rows(
+        ["logistic"],
+        _IMAGES,
+        PROFILES,
+        _Entry(_logistic, FitConfig(batch_size=100, lr=1e-2, patience=20, max_epochs=1000)),
+    ),
+    ("pixelcnn", "8x8 images", "quick"): _Entry(_pixelcnn(64), _SMALL_IMAGES),
+    ("pixelcnn", "8x8 images", "full"): _Entry(_pixelcnn(128), _SMALL_IMAGES),
+    ("pixelcnn", "28x28 images", "quick"): _Entry(_pixelcnn(16), _LARGE_IMAGES_QUICK),
+    ("pixelcnn", "28x28 images", "full"): _Entry(_pixelcnn(128), _LARGE_IMAGES_FULL),
+    # 32 channels reach about the test NLL of 64 (77.3 against 77.2 nats per digit) in 40% of
+    # the time; dropout keeps the training digits from being memorised.
+    ("gated-pixelcnn", "8x8 images", "quick"): _Entry(
+        _gated(32, 6, 0.2), _SMALL_IMAGES.replace(lr=3e-3, patience=8)
+    ),
+    ("gated-pixelcnn", "8x8 images", "full"): _Entry(_gated(128, 6, 0.3), _SMALL_IMAGES),
+    ("gated-pixelcnn", "28x28 images", "quick"): _Entry(_gated(16, 5, 0.0), _LARGE_IMAGES_QUICK),
+    ("gated-pixelcnn", "28x28 images", "full"): _Entry(_gated(128, 10, 0.1), _LARGE_IMAGES_FULL),
+    # -- recurrent networks --------------------------------------------------------------------
+    **{
+        row: entry
+        for cell in _CELLS
+        for row, entry in {
+            (cell, "names", "quick"): _Entry(_rnn(cell, 256, embedding_size=64, length=20), _NAMES),
+            (cell, "names", "full"): _Entry(_rnn(cell, 512, embedding_size=64, length=20), _NAMES),
+            (cell, "shakespeare", "quick"): _Entry(
+                _rnn(cell, 256, embedding_size=64),
+                FitConfig(
+                    batch_size=32,
+                    lr=3e-3,
+                    max_steps=2000,
+                    max_epochs=1000,
+                    patience=None,
+                    eval_every=250,
+                    **_SEQUENCE,
+                ),
+                window=DEFAULT_WINDOW,
+            ),
+            (cell, "shakespeare", "full"): _Entry(
+                _rnn(cell, 512, num_layers=2, embedding_size=128, dropout=0.2),
+                FitConfig(
+                    batch_size=64,
+                    lr=2e-3,
+                    max_steps=20000,
+                    max_epochs=1000,
+                    patience=None,
+                    eval_every=1000,
+                    **_SEQUENCE,
+                ),
+                window=DEFAULT_WINDOW,
+            ),
+            **_rows(
+                [cell],
+                _IMAGES,
+                ["quick"],
+                _Entry(_rnn(cell, 128, embedding_size=32), _PIXELS_QUICK),
+            ),
+            **_rows(
+                [cell],
+                _IMAGES,
+                ["full"],
+                _Entry(_rnn(cell, 512, embedding_size=64, dropout=0.2), _PIXELS_FULL),
+            ),
+        }.items()
+    },
+    # -- GPT -----------------------------------------------------------------------------------
+    **_rows(
+        ["gpt"],
+        ["names"],
+        PROFILES,
+        _Entry(
+            _gpt(24, 4, 4, 128, dropout=0.1, length=20),
+            _NAMES.replace(lr=1e-3, **_TRANSFORMER),
+        ),
+    ),
+    # 4 layers x 4 heads x 128 wide, 64 symbols of context, batch 12. A short run wants a high
+    # peak learning rate: 1.91 nats per character on the held-out text at 1e-3, 1.82 at 2e-3,
+    # 1.80 at 3e-3.
+    ("gpt", "shakespeare", "quick"): _Entry(
+        _gpt(64, 4, 4, 128, dropout=0.0),
+        FitConfig(
+            batch_size=12,
+            lr=3e-3,
+            max_steps=2000,
             max_epochs=1000,
             patience=None,
-            eval_every=500 if quick else 1000,
-            cosine=True,
-            warmup_steps=100,
-            grad_clip=1.0,
-            max_seconds=300 if quick else None,
-        )
-    return model, fit_kwargs
-
-
-def _gpt(spec: DatasetSpec, profile: str) -> tuple[AutoregressiveModel, dict[str, Any]]:
-    quick = profile == "quick"
-    if spec.kind == "image":
-        # One block covers a whole image: the start vector and the first H*W - 1 pixels.
-        model = GPT(
-            spec.num_classes,
-            spec.num_dims,
-            *((4, 4, 128) if quick else (6, 6, 384)),
-            dropout=0.1 if quick else 0.2,
-            length=spec.num_dims,
-        )
-        fit_kwargs = _pixel_sequence_fit(profile)
-        fit_kwargs.update(weight_decay=0.1, betas=(0.9, 0.99))
-        return model, fit_kwargs
-    if spec.name == "names":
-        model = GPT(
-            spec.num_classes, 24, 4, 4, 128, dropout=0.1, length=20, stop_index=spec.stop_index
-        )
-        fit_kwargs: dict[str, Any] = dict(
-            batch_size=32,
-            lr=1e-3,
-            max_steps=3000,
-            max_epochs=1000,
-            patience=4,
             eval_every=250,
-        )
-    elif quick:
-        # 4 layers x 4 heads x 128 wide, 64 symbols of context, batch 12, 2000 steps: about a
-        # minute of training on two CPU cores. A short run wants a high peak learning rate:
-        # 1.91 nats per character on the held-out text at 1e-3, 1.82 at 2e-3, 1.80 at 3e-3.
-        model = GPT(spec.num_classes, 64, 4, 4, 128, dropout=0.0)
-        fit_kwargs = dict(
-            batch_size=12, lr=3e-3, max_steps=2000, max_epochs=1000, patience=None, eval_every=1000
-        )
-    else:
-        # The "full" GPU configuration: 6 x 6 x 384, 256 symbols of context.
-        model = GPT(spec.num_classes, 256, 6, 6, 384, dropout=0.2)
-        fit_kwargs = dict(
-            batch_size=64, lr=1e-3, max_steps=5000, max_epochs=1000, patience=None, eval_every=500
-        )
-    fit_kwargs.update(
-        cosine=True,
-        warmup_steps=100,
-        grad_clip=1.0,
-        weight_decay=0.1,
-        betas=(0.9, 0.99),
-    )
-    return model, fit_kwargs
-
-
-def _wavenet(spec: DatasetSpec, profile: str) -> tuple[AutoregressiveModel, dict[str, Any]]:
-    if spec.kind == "image":
-        # One block of dilations 1, 2, ..., 2^(n-1) with 2^n >= H*W sees the whole image in
-        # raster order (64 pixels: 6 layers). Grey levels are not mu-law codes, so the
-        # embedding starts at random.
-        layers = max(1, math.ceil(math.log2(spec.num_dims)))
-        quick = profile == "quick"
-        model = WaveNet(
-            spec.num_classes,
-            32 if quick else 64,
-            128 if quick else 256,
-            layers_per_block=layers,
-            blocks=1 if quick else 2,
-            length=spec.num_dims,
-            amplitude_embedding=False,
-        )
-        return model, _pixel_sequence_fit(profile)
-    if profile == "quick":
-        # Two blocks of 8 layers see 511 samples (64 ms: several periods of the lowest note).
-        # About 150 s on two CPU cores.
-        model = WaveNet(
-            spec.num_classes, 32, 128, layers_per_block=8, blocks=2, length=spec.shape[0]
-        )
-        fit_kwargs: dict[str, Any] = dict(
+            **_SEQUENCE,
+            **_TRANSFORMER,
+        ),
+        window=64,
+    ),
+    ("gpt", "shakespeare", "full"): _Entry(
+        _gpt(256, 6, 6, 384, dropout=0.2),
+        FitConfig(
+            batch_size=64,
+            lr=1e-3,
+            max_steps=5000,
+            max_epochs=1000,
+            patience=None,
+            eval_every=500,
+            **_SEQUENCE,
+            **_TRANSFORMER,
+        ),
+        window=256,
+    ),
+    **_rows(
+        ["gpt"],
+        _IMAGES,
+        ["quick"],
+        _Entry(_gpt(None, 2, 2, 64), _PIXELS_QUICK.replace(**_TRANSFORMER)),
+    ),
+    **_rows(
+        ["gpt"],
+        _IMAGES,
+        ["full"],
+        _Entry(_gpt(None, 6, 6, 384, dropout=0.2), _PIXELS_FULL.replace(**_TRANSFORMER)),
+    ),
+    # -- WaveNet -------------------------------------------------------------------------------
+    # Two blocks of 8 layers see 511 samples (64 ms: several periods of the lowest note).
+    ("wavenet", "tones", "quick"): _Entry(
+        _wavenet(32, 128, 8, 2),
+        FitConfig(
             batch_size=8,
             lr=3e-3,
             max_steps=600,
             eval_every=250,
             patience=None,
-            cosine=True,
-            warmup_steps=50,
-            grad_clip=1.0,
-            max_seconds=300,
-        )
-    else:
-        # The configuration of the fast-generation benchmark: 3 blocks of 10 layers (3,070).
-        model = WaveNet(
-            spec.num_classes, 64, 256, layers_per_block=10, blocks=3, length=spec.shape[0]
-        )
-        fit_kwargs = dict(
+            **{**_SEQUENCE, "warmup_steps": 50},
+        ),
+        window=AUDIO_WINDOW,
+    ),
+    # The configuration of the fast-generation benchmark: 3 blocks of 10 layers (3,070).
+    ("wavenet", "tones", "full"): _Entry(
+        _wavenet(64, 256, 10, 3),
+        FitConfig(
             batch_size=16,
             lr=1e-3,
             max_steps=20000,
             eval_every=1000,
             patience=None,
-            cosine=True,
-            warmup_steps=200,
-            grad_clip=1.0,
-        )
-    return model, fit_kwargs
-
-
-def _pixel_sequence_fit(profile: str) -> dict[str, Any]:
-    """Training settings of a sequence model reading images as sequences of pixels: early
-    stopping on the validation images, as for the image models."""
-    fit_kwargs: dict[str, Any] = dict(
-        batch_size=64, lr=3e-3, patience=10, max_epochs=500, grad_clip=1.0, max_seconds=300
-    )
-    if profile == "full":
-        fit_kwargs.update(lr=1e-3, patience=15, max_seconds=None)
-    return fit_kwargs
-
-
-def _image_fit(spec: DatasetSpec, profile: str) -> dict[str, Any]:
-    small = spec.shape[0] <= 8
-    if small:
-        # Early stopping ends it (about 56 epochs, 2-3 minutes on two cores); the 5 minutes
-        # are a budget, not the usual end.
-        fit_kwargs: dict[str, Any] = dict(
-            batch_size=64, lr=2e-3, patience=15, max_epochs=500, max_seconds=300, ema=0.995
-        )
-    elif profile == "quick":
-        fit_kwargs = dict(
-            batch_size=32,
-            lr=2e-3,
-            patience=5,
-            max_steps=1000,
-            max_epochs=30,
-            eval_every=250,
-            max_seconds=300,
-        )
-    else:
-        fit_kwargs = dict(batch_size=128, lr=1e-3, patience=5, max_epochs=30, ema=0.999)
-    if profile == "full":
-        fit_kwargs["max_seconds"] = None
-    return fit_kwargs
-
-
-#: Model names the command line accepts, with the data shape each model reads.
-MODELS: dict[str, Callable[..., tuple[AutoregressiveModel, dict[str, Any]]]] = {
-    "made": _made,
-    "logistic": _logistic,
-    "pixelcnn": _pixelcnn,
-    "gated-pixelcnn": _gated_pixelcnn,
-    "rnn": partial(_char_rnn, cell="rnn"),
-    "lstm": partial(_char_rnn, cell="lstm"),
-    "gru": partial(_char_rnn, cell="gru"),
-    "wavenet": _wavenet,
-    "gpt": _gpt,
+            **{**_SEQUENCE, "warmup_steps": 200},
+        ),
+        window=AUDIO_WINDOW,
+    ),
+    **_rows(["wavenet"], _IMAGES, ["quick"], _Entry(_wavenet(24, 64, None, 1), _PIXELS_QUICK)),
+    **_rows(["wavenet"], _IMAGES, ["full"], _Entry(_wavenet(64, 256, None, 2), _PIXELS_FULL)),
 }
+
+#: The model names the command line accepts.
+MODELS: tuple[str, ...] = tuple(dict.fromkeys(model for model, _, _ in RECIPES))
 
 #: Models that read each example as a flat vector ``[B, D]`` rather than in its own shape.
 FLAT_MODELS = {"made", "logistic"}
@@ -470,14 +558,16 @@ def load_split(
     return x.flatten(1) if model_name in FLAT_MODELS | SEQUENCE_MODELS else x
 
 
-def recipe(
-    model_name: str, dataset_name: str, profile: str = "quick", **options: Any
-) -> tuple[AutoregressiveModel, dict[str, Any]]:
-    """A freshly initialised model and the :func:`~arbook.train.fit` arguments for it.
+def _data_key(spec: DatasetSpec) -> str:
+    """The data column of :data:`RECIPES` for a data set: its name, or its image size."""
+    if spec.kind == "image":
+        return "x".join(map(str, spec.shape)) + " images"
+    return spec.name
 
-    ``options`` are model-specific (``num_masks`` for ``made``). Seed the generators first
-    (:func:`arbook.runtime.seed_everything`) for a reproducible initialisation.
-    """
+
+def recipe(model_name: str, dataset_name: str, profile: str = "quick", **options: Any) -> Recipe:
+    """The :class:`Recipe` of ``model_name`` on ``dataset_name`` in ``profile``: a row of
+    :data:`RECIPES`. ``options`` are model-specific (``num_masks`` for ``made``)."""
     if model_name not in MODELS:
         raise ValueError(
             f"unknown model {model_name!r}; choose one of: {', '.join(sorted(MODELS))}"
@@ -494,11 +584,18 @@ def recipe(
             f"{model_name!r} is {article} {kind} model; choose one of the {kind} data sets: "
             f"{', '.join(fitting)}{also}"
         )
-    build = MODELS[model_name]
+    entry = RECIPES[model_name, _data_key(spec), profile]
     try:
-        inspect.signature(build).bind(spec, profile, **options)
+        inspect.signature(entry.build).bind(spec, **options)
     except TypeError:
         raise ValueError(
             f"model {model_name!r} takes no option(s) {', '.join(sorted(options))}"
         ) from None
-    return build(spec, profile, **options)
+    return Recipe(
+        model_name=model_name,
+        dataset=dataset_name,
+        profile=profile,
+        build=partial(entry.build, spec, **options),
+        fit=entry.fit,
+        window=entry.window,
+    )

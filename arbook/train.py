@@ -16,11 +16,12 @@ decisions (validation, early stopping, time limit) and ends with the same weight
 from __future__ import annotations
 
 import copy
+import dataclasses
 import inspect
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -121,79 +122,156 @@ class History:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class FitConfig:
+    """How :func:`fit` trains: every setting that changes what training computes, in one frozen
+    record. A recipe (:mod:`arbook.recipes`) pairs one with a model builder; the fit cache
+    (:mod:`arbook.fitcache`) keys on it.
+
+    Budgets are counted in optimisation steps and epochs, so the same settings and seeds give the
+    same run on any machine. ``max_seconds`` is a wall-clock limit for a caller who asks for one
+    explicitly; a run it cuts short depends on the machine's speed, so it is never cached.
+
+    Attributes:
+        batch_size: examples (or windows) per minibatch.
+        lr: AdamW's (peak) learning rate.
+        weight_decay: AdamW's decoupled weight decay, applied to weight matrices and
+            embeddings, not to biases and normalisation gains.
+        betas: AdamW's averaging constants (``(0.9, 0.99)`` suits short Transformer runs).
+        max_epochs: at most this many passes over the training data.
+        max_steps: at most this many optimisation steps (``None``: ``max_epochs`` decides).
+        max_seconds: at most this many seconds, wall-clock from the first step, validation
+            included (``None``: no time limit). Training stops at the first limit reached.
+        patience: stop after this many evaluations without a better validation NLL
+            (``None``: never stop early).
+        lr_patience: halve the learning rate after this many evaluations without a better
+            validation NLL (``None``: keep it constant).
+        cosine: decay the learning rate along a cosine from ``lr`` to ``lr / 10`` over the
+            run's steps (``max_steps``, else ``max_epochs``), after ``warmup_steps`` of linear
+            warm-up from zero.
+        warmup_steps: steps of linear warm-up of the learning rate (also without ``cosine``).
+        eval_every: optimisation steps between evaluations (``None``: once per epoch).
+        grad_clip: clip the gradient norm to this value (``None``: no clipping).
+        ema: keep an exponential moving average of the weights with this decay (e.g. 0.999)
+            and validate, keep and return the averaged weights (Polyak averaging: a cheap,
+            reliable gain in likelihood on small data sets). ``None``: the raw weights.
+        restore_best: end with the weights of the best validation NLL (also when ``patience``
+            is ``None``); ``False`` keeps the last weights (to look at over-fitting).
+        val_fraction: the fraction of the training data held out for validation when
+            :func:`fit` is given no ``val_data`` (of a text: its end; of clips: the last ones).
+        amp: run the forward pass under bfloat16 autocast (``None``: on CUDA only). Weights,
+            optimiser state and the evaluation stay in float32; on CUDA the AdamW update is
+            the fused kernel.
+        compile: train through ``torch.compile(model.loss)`` (a GPU and a long run repay the
+            compilation time; the same code runs eagerly without it).
+        seed: seed of the validation split and the minibatch order.
+    """
+
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    max_epochs: int = 100
+    max_steps: int | None = None
+    max_seconds: float | None = None
+    patience: int | None = 10
+    lr_patience: int | None = None
+    cosine: bool = False
+    warmup_steps: int = 0
+    eval_every: int | None = None
+    grad_clip: float | None = None
+    ema: float | None = None
+    restore_best: bool = True
+    val_fraction: float = 0.1
+    amp: bool | None = None
+    compile: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        # Tuples survive a round trip through JSON or a checkpoint as lists.
+        object.__setattr__(self, "betas", tuple(self.betas))
+        positive = {"batch_size": self.batch_size, "max_epochs": self.max_epochs}
+        positive |= {
+            k: v
+            for k, v in (
+                ("max_steps", self.max_steps),
+                ("eval_every", self.eval_every),
+                ("patience", self.patience),
+                ("lr_patience", self.lr_patience),
+            )
+            if v is not None
+        }
+        for name, value in positive.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.max_seconds is not None and not self.max_seconds >= 0:
+            raise ValueError(
+                f"max_seconds must be a number of seconds >= 0, got {self.max_seconds}"
+            )
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        if self.cosine and self.lr_patience is not None:
+            raise ValueError("choose one learning-rate schedule: cosine or lr_patience, not both")
+        if self.ema is not None and not 0.0 < self.ema < 1.0:
+            raise ValueError(f"ema must be a decay in (0, 1), got {self.ema}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must lie in (0, 1), got {self.val_fraction}")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ValueError(f"grad_clip must be positive, got {self.grad_clip}")
+
+    def replace(self, **changes: Any) -> FitConfig:
+        """A copy with ``changes`` applied; an unknown name is an error that lists the settings."""
+        unknown = sorted(set(changes) - {f.name for f in fields(self)})
+        if unknown:
+            raise TypeError(
+                f"unknown fit setting(s) {', '.join(unknown)}; the settings are: "
+                f"{', '.join(f.name for f in fields(self))}"
+            )
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def timed(self) -> bool:
+        """Whether a wall-clock limit can end the run (so that it depends on the machine)."""
+        return self.max_seconds is not None
+
+
 def fit(
     model: AutoregressiveModel,
     train_data: torch.Tensor | Windows,
+    config: FitConfig | None = None,
     *,
     val_data: torch.Tensor | None = None,
-    val_fraction: float = 0.1,
-    batch_size: int = 64,
-    lr: float = 1e-3,
-    weight_decay: float = 0.0,
-    max_epochs: int = 100,
-    max_steps: int | None = None,
-    max_seconds: float | None = None,
-    patience: int | None = 10,
-    lr_patience: int | None = None,
-    cosine: bool = False,
-    warmup_steps: int = 0,
-    eval_every: int | None = None,
-    grad_clip: float | None = None,
-    ema: float | None = None,
-    restore_best: bool = True,
-    betas: tuple[float, float] = (0.9, 0.999),
-    amp: bool | None = None,
-    compile: bool = False,
-    seed: int = 0,
     progress: bool = True,
     cache: bool | str | os.PathLike = False,
+    **settings: Any,
 ) -> History:
     """Train ``model`` by maximum likelihood and return the :class:`History`.
 
     Args:
         train_data: ``[N, *event_shape]`` training examples, or :class:`~arbook.data.Windows`
             over a long text or a set of clips (each batch is random windows of it). Unless
-            ``val_data`` is given, a fraction ``val_fraction`` of them (of a text: its end; of
-            clips: the last ones) is held out for validation, so early stopping never sees the
-            test split.
-        batch_size: examples (or windows) per minibatch.
-        lr: AdamW's learning rate.
-        weight_decay: AdamW's decoupled weight decay, applied to weight matrices and
-            embeddings, not to biases and normalisation gains.
-        max_epochs: at most this many passes over the training data.
-        max_steps: at most this many optimisation steps.
-        max_seconds: at most this many seconds of training, wall-clock from the first step
-            and validation included, as :attr:`History.train_seconds` counts them (training
-            stops at whichever of the three limits comes first).
-        patience: stop after this many evaluations without a better validation NLL
-            (``None``: never stop early). The best weights are restored at the end.
-        lr_patience: halve the learning rate after this many evaluations without a better
-            validation NLL (``None``: keep it constant).
-        cosine: decay the learning rate along a cosine from ``lr`` to ``lr / 10`` over the
-            run's steps (``max_steps``, else ``max_epochs``), after ``warmup_steps`` of linear
-            warm-up from zero. The schedule counts steps, so a run that ``max_seconds`` cuts
-            short ends before the learning rate has decayed.
-        eval_every: optimisation steps between evaluations (default: once per epoch).
-        grad_clip: clip the gradient norm to this value.
-        ema: keep an exponential moving average of the weights with this decay (e.g. 0.999)
-            and validate, keep and return the averaged weights (Polyak averaging: a cheap,
-            reliable gain in likelihood on small data sets). ``None``: the raw weights.
-        restore_best: end with the weights of the best validation NLL (also when ``patience``
-            is ``None``); ``False`` keeps the last weights (to look at over-fitting).
-        betas: AdamW's averaging constants (``(0.9, 0.99)`` suits short Transformer runs).
-        amp: run the forward pass under bfloat16 autocast (default: on CUDA only). Weights,
-            optimiser state and the evaluation stay in float32. On CUDA the AdamW update is the
-            fused kernel.
-        compile: train through ``torch.compile(model.loss)`` (a GPU and a long run repay the
-            compilation time; the same code runs eagerly without it).
-        seed: seed of the validation split and the minibatch order.
+            ``val_data`` is given, a fraction ``config.val_fraction`` of them (of a text: its
+            end; of clips: the last ones) is held out for validation, so early stopping never
+            sees the test split.
+        config: the settings (:class:`FitConfig`; default: ``FitConfig()``), for example a
+            recipe's ``recipe.fit``.
+        val_data: ``[N, *event_shape]`` validation examples (instead of a held-out fraction).
         progress: show a progress bar.
         cache: reuse an identical earlier run (:mod:`arbook.fitcache`): ``True`` for the
             default folder (``$ARBOOK_CACHE/fit`` or ``~/.cache/arbook/fit``), or a folder. If
-            the same model, initial weights, data, settings, random state and package source
-            were trained before, its final weights, history and random state are loaded
-            instead of training again; otherwise the run is trained and stored. Ignored under
-            ``torchrun``.
+            the same model, initial weights, data, settings, random state and training code
+            ran before, its final weights, history and random state are loaded instead of
+            training again; otherwise the run is trained and stored. Ignored under ``torchrun``
+            and for runs with a time limit (``max_seconds``), whose result depends on the
+            machine.
+        settings: fields of :class:`FitConfig` that replace those of ``config``:
+            ``fit(model, x, batch_size=100, patience=30)`` or ``fit(model, x, recipe.fit,
+            max_steps=500)``.
 
     Under ``torchrun`` (``WORLD_SIZE`` > 1) every process calls ``fit`` with the same
     arguments. It joins the process group (NCCL on CUDA, gloo on the CPU) unless one exists,
@@ -209,66 +287,45 @@ def fit(
     the progress bar. Buffers (masks) must be the same in every process: they are taken from
     rank 0 at the start and not synchronised afterwards.
     """
-    settings = {k: v for k, v in locals().items() if k not in _NOT_SETTINGS}
-    where = fitcache.folder(cache) if runtime.world().size == 1 else None
+    if config is not None and not isinstance(config, FitConfig):
+        raise TypeError(
+            f"config must be a FitConfig, got {type(config).__name__}; pass settings by name "
+            "(fit(model, x, batch_size=100)) or as FitConfig(...)"
+        )
+    config = (config or FitConfig()).replace(**settings)
+    where = None
+    if runtime.world().size == 1 and not config.timed:
+        where = fitcache.folder(cache)
     if where is None:
-        return _fit(model, train_data, val_data=val_data, progress=progress, **settings)
-    path = where / f"{fitcache.key(model, train_data, val_data, settings)}.pt"
+        return _fit(model, train_data, config, val_data=val_data, progress=progress)
+    path = where / f"{fitcache.key(model, train_data, val_data, config.as_dict())}.pt"
     record = fitcache.load(path, model)
     if record is not None:
         return History(**record)
-    history = _fit(model, train_data, val_data=val_data, progress=progress, **settings)
+    history = _fit(model, train_data, config, val_data=val_data, progress=progress)
     fitcache.store(path, model, history.as_dict())
     return history
-
-
-#: Arguments of :func:`fit` that do not change what training computes.
-_NOT_SETTINGS = {"model", "train_data", "val_data", "progress", "cache"}
 
 
 def _fit(
     model: AutoregressiveModel,
     train_data: torch.Tensor | Windows,
+    config: FitConfig,
     *,
     val_data: torch.Tensor | None,
-    val_fraction: float,
-    batch_size: int,
-    lr: float,
-    weight_decay: float,
-    max_epochs: int,
-    max_steps: int | None,
-    max_seconds: float | None,
-    patience: int | None,
-    lr_patience: int | None,
-    cosine: bool,
-    warmup_steps: int,
-    eval_every: int | None,
-    grad_clip: float | None,
-    ema: float | None,
-    restore_best: bool,
-    betas: tuple[float, float],
-    amp: bool | None,
-    compile: bool,
-    seed: int,
     progress: bool,
 ) -> History:
     """:func:`fit` without the cache."""
     from tqdm.auto import tqdm
 
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    if lr <= 0:
-        raise ValueError(f"lr must be positive, got {lr}")
-    if cosine and lr_patience is not None:
-        raise ValueError("choose one learning-rate schedule: cosine or lr_patience, not both")
-    if ema is not None and not 0.0 < ema < 1.0:
-        raise ValueError(f"ema must be a decay in (0, 1), got {ema}")
+    c = config
+    batch_size, max_seconds, ema, seed = c.batch_size, c.max_seconds, c.ema, c.seed
     windows = isinstance(train_data, Windows)
     if val_data is None:
         if windows:
-            train_data, val_data = train_data.split(val_fraction)
+            train_data, val_data = train_data.split(c.val_fraction)
         else:
-            train_data, val_data = split_validation(train_data, val_fraction, seed=seed)
+            train_data, val_data = split_validation(train_data, c.val_fraction, seed=seed)
     model.check_data(train_data.codes.view(1, -1) if windows else train_data)  # all of it
     model.check_data(val_data)
     team = _join_processes(model)
@@ -278,40 +335,38 @@ def _fit(
     # in every process: DistributedDataParallel needs every process at every step).
     share = math.ceil(len(train_data) / team.size)
     steps_per_epoch = math.ceil(share / batch_size)
-    eval_every = eval_every or steps_per_epoch
-    total_steps = (
-        max_epochs * steps_per_epoch
-        if max_steps is None
-        else min(max_steps, max_epochs * steps_per_epoch)
-    )
+    eval_every = c.eval_every or steps_per_epoch
+    total_steps = c.max_epochs * steps_per_epoch
+    if c.max_steps is not None:
+        total_steps = min(c.max_steps, total_steps)
 
     cuda = dev.type == "cuda"
-    amp = cuda if amp is None else amp
+    amp = cuda if c.amp is None else c.amp
     if team.size > 1:
         # Before the weight average and the best weights are copied: DDP starts every process
         # from rank 0's weights.
         step_module = nn.parallel.DistributedDataParallel(
             _Objective(model), device_ids=[dev.index] if cuda else None, **_NO_BUFFER_SYNC
         )
-        loss_fn = torch.compile(step_module) if compile else step_module
+        loss_fn = torch.compile(step_module) if c.compile else step_module
         comm = dev if torch.distributed.get_backend() == "nccl" else torch.device("cpu")
         ranked = torch.Generator().manual_seed(seed * team.size + team.rank)
         torch.manual_seed(int(torch.randint(2**62, (), generator=ranked)))  # own dropout noise
     else:
-        loss_fn = torch.compile(model.loss) if compile else model.loss
+        loss_fn = torch.compile(model.loss) if c.compile else model.loss
         comm, ranked = torch.device("cpu"), None
     # Weight decay shrinks the weight matrices and embeddings, never biases or norm gains.
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [
-        {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": c.weight_decay},
         {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
     ]
     optimizer = torch.optim.AdamW(
-        [g for g in groups if g["params"]], lr=lr, betas=betas, fused=cuda or None
+        [g for g in groups if g["params"]], lr=c.lr, betas=c.betas, fused=cuda or None
     )
     plateau = (
-        torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=lr_patience)
-        if lr_patience is not None
+        torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=c.lr_patience)
+        if c.lr_patience is not None
         else None
     )
     averaged = (
@@ -321,9 +376,10 @@ def _fit(
         if ema is not None
         else None
     )
-    if cosine or warmup_steps:
+    if c.cosine or c.warmup_steps:
         schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, partial(_warmup_cosine, warmup=warmup_steps, total=total_steps, decay=cosine)
+            optimizer,
+            partial(_warmup_cosine, warmup=c.warmup_steps, total=total_steps, decay=c.cosine),
         )
     else:
         schedule = None
@@ -363,8 +419,8 @@ def _fit(
                 loss = loss_fn(batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            if c.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip)
             optimizer.step()
             if schedule is not None:
                 schedule.step()
@@ -410,7 +466,7 @@ def _fit(
                     best=f"{history.best_val_nll:.3f}",
                     pos_per_s=f"{history.positions_per_second[-1]:,.0f}",
                 )
-                if patience is not None and since_best >= patience:
+                if c.patience is not None and since_best >= c.patience:
                     history.stopped_early = True
             if history.stopped_early or out_of_time or step >= total_steps:
                 break
@@ -418,7 +474,7 @@ def _fit(
             break
     bar.close()
     del loss_fn  # (and the DistributedDataParallel wrapper with it)
-    if restore_best:
+    if c.restore_best:
         model.load_state_dict(best_state)
     elif averaged is not None:
         model.load_state_dict(_synced(averaged, model).state_dict())

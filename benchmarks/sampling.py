@@ -30,7 +30,7 @@ def rnn(device: torch.device, lengths=(64, 256, 1024), repeats: int = 3) -> list
     rows = []
     for cell in ("lstm", "gru"):
         runtime.seed_everything(0)
-        model, _ = recipes.recipe(cell, "shakespeare", "quick")
+        model = recipes.recipe(cell, "shakespeare", "quick").build()
         model.to(device).eval()
         for length in lengths:
             row = {"model": f"{cell} {model.config['hidden_size']}", "length": length}
@@ -60,7 +60,7 @@ def pixelcnn(device: torch.device, repeats: int = 2, num_images: int = 16) -> li
         small = recipes.dataset(dataset).shape[0] <= 8
         for profile in ("quick", "full") if small or device.type == "cuda" else ("quick",):
             runtime.seed_everything(0)
-            model, _ = recipes.recipe("gated-pixelcnn", dataset, profile)
+            model = recipes.recipe("gated-pixelcnn", dataset, profile).build()
             model.to(device).eval()
             seconds = best_time(lambda model=model: model.sample(num_images), device, repeats)
             height, width = model.event_shape
@@ -132,7 +132,7 @@ def gpt(device: torch.device, lengths=(256, 1024), repeats: int = 3) -> list[dic
     heads x 384, context 256; beyond it the window slides by half a block). Recompute runs once
     per length."""
     runtime.seed_everything(0)
-    model, _ = recipes.recipe("gpt", "shakespeare", "full")
+    model = recipes.recipe("gpt", "shakespeare", "full").build()
     model.to(device).eval()
     rows = []
     for length in lengths:

@@ -7,8 +7,8 @@
 Targets and drafts (all trained here on the Shakespeare text unless a checkpoint is given):
 
 * ``full``: the ``full`` recipe's GPT (6 layers x 6 heads x 384, context 256, 10.8M
-  parameters), trained for ``--target-steps`` (150) batches of 8 windows of 128 symbols: about
-  two minutes on two idle CPU cores and far from converged, which is why ``--target`` takes a
+  parameters), trained for ``--target-steps`` (150) batches of 8 windows of 128 symbols (about
+  two minutes on two idle CPU cores) and far from converged, which is why ``--target`` takes a
   checkpoint instead (``python -m arbook train gpt --dataset shakespeare --profile full``);
 * ``quick``: the ``quick`` recipe's GPT (4 x 4 x 128, context 64, 0.8M parameters), the
   chapter's model, trained with its recipe (``--draft-steps``, 2,000 steps, about a minute):
@@ -43,29 +43,22 @@ WINDOW = 128
 
 
 def train(
-    profile: str,
-    device: torch.device,
-    steps: int,
-    seconds: float,
-    train_text: torch.Tensor,
-    val: torch.Tensor,
+    profile: str, device: torch.device, steps: int, train_text: torch.Tensor, val: torch.Tensor
 ) -> tuple[GPT, dict]:
     """A recipe's Shakespeare GPT trained for ``steps`` steps (its learning-rate schedule
-    compressed into them; ``seconds`` is only a cap for a machine much slower than expected)."""
-    runtime.seed_everything(0)
-    model, fit_kwargs = recipes.recipe("gpt", "shakespeare", profile)
-    fit_kwargs.update(
+    compressed into them)."""
+    r = recipes.recipe("gpt", "shakespeare", profile)
+    config = r.fit.replace(
         max_steps=steps,
-        max_seconds=seconds,
         eval_every=steps,  # one validation, at the end
-        warmup_steps=min(fit_kwargs.get("warmup_steps", 0), max(1, steps // 10)),
-        progress=False,
+        warmup_steps=min(r.fit.warmup_steps, max(1, steps // 10)),
     )
     if profile == "full":  # a few hundred CPU steps: small batches, a high peak rate
-        fit_kwargs.update(batch_size=8, lr=2e-3)
-    model.to(device)
-    windows = data.TextWindows(train_text, min(WINDOW, model.block_size))
-    history = fit(model, windows, val_data=val, **fit_kwargs)
+        config = config.replace(batch_size=8, lr=2e-3)
+    runtime.seed_everything(0)
+    model = r.build().to(device)
+    windows = data.Windows(train_text, min(WINDOW, model.block_size))
+    history = fit(model, windows, config, val_data=val, progress=False)
     record = {"steps": history.step[-1], "seconds": round(history.train_seconds, 1)}
     return model.eval(), record
 
@@ -105,7 +98,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--target", help="checkpoint of a trained target GPT (replaces 'full')")
     parser.add_argument("--target-steps", type=int, default=150)
     parser.add_argument("--draft-steps", type=int, default=2000)
-    parser.add_argument("--max-seconds", type=float, default=180.0, help="cap per model")
     parser.add_argument("--ks", type=int, nargs="+", default=[2, 4, 8])
     parser.add_argument("--length", type=int, default=WINDOW - 16, help="symbols per sample")
     parser.add_argument("--temperature", type=float, default=1.0)
@@ -127,12 +119,8 @@ def main(argv: list[str] | None = None) -> None:
         models["full"] = load(args.target).to(device).eval()
         training["full"] = {"checkpoint": args.target}
     else:
-        models["full"], training["full"] = train(
-            "full", device, args.target_steps, args.max_seconds, train_text, val
-        )
-    models["quick"], training["quick"] = train(
-        "quick", device, args.draft_steps, args.max_seconds, train_text, val
-    )
+        models["full"], training["full"] = train("full", device, args.target_steps, train_text, val)
+    models["quick"], training["quick"] = train("quick", device, args.draft_steps, train_text, val)
     models["bigram"] = Bigram(len(vocab)).fit_counts(train_text[None]).to(device).eval()
     training["bigram"] = {}
     for name, model in models.items():

@@ -20,9 +20,10 @@
 It writes ``suite-<device>.json`` (every number and a record of the machine) and
 ``suite-<device>.md`` (the tables it prints) to ``--out`` (default ``benchmarks/results``);
 ``--quick`` writes ``suite-<device>-quick.*`` so a smoke test never replaces real results.
-Budgets are steps, not seconds, so the likelihoods do not depend on the machine's speed; a
-per-model time cap only guards against a machine far slower than expected (a run it cuts
-short is marked). The whole suite takes about seven minutes on two CPU cores.
+Every run is the model's recipe (:func:`arbook.recipes.recipe`) with its budget set to the
+suite's number of steps: budgets are steps, never seconds, so the likelihoods are the same on
+any machine and only the timings differ. The whole suite takes four to seven minutes on two
+CPU cores.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from arbook.data import Windows
 from arbook.models import AutoregressiveModel
 from arbook.models.sequence import SequenceModel
 from arbook.models.wavenet import WaveNet
-from arbook.train import evaluate, fit
+from arbook.train import FitConfig, evaluate, fit
 from benchmarks.common import RESULTS, best_time, machine
 
 
@@ -54,14 +55,12 @@ class Setting:
         steps: the training budget of the likelihood run, in optimisation steps.
         unit: what one position is, for "bits per ..." (pixel, char, sample).
         sampling: ``(batch, length)`` pairs timed; ``length`` ``None`` is one whole image.
-        max_seconds: a guard on the likelihood run; a run it cuts short is marked.
     """
 
     dataset: str
     steps: int
     unit: str
     sampling: tuple[tuple[int, int | None], ...]
-    max_seconds: float
 
 
 IMAGE_SAMPLING = ((1, None), (8, None))
@@ -69,18 +68,18 @@ TEXT_SAMPLING = ((1, 64), (1, 256), (1, 1024), (8, 256))
 #: WaveNet's quick model sees 511 samples: 500 fit inside its receptive field, 2,000 do not.
 AUDIO_SAMPLING = ((1, 500), (1, 2000), (8, 500))
 
-#: Per-model settings. The step budgets keep the whole suite to about seven minutes on two
-#: uncontended CPU cores; the time caps stop a run on a machine more than twice as slow.
+#: Per-model settings. The step budgets keep the whole suite to four to seven minutes on two
+#: CPU cores.
 SETTINGS: dict[str, Setting] = {
-    "logistic": Setting("digits-binary", 2000, "pixel", IMAGE_SAMPLING, max_seconds=30),
-    "made": Setting("digits-binary", 2000, "pixel", IMAGE_SAMPLING, max_seconds=45),
-    "pixelcnn": Setting("digits", 500, "pixel", IMAGE_SAMPLING, max_seconds=60),
-    "gated-pixelcnn": Setting("digits", 200, "pixel", IMAGE_SAMPLING, max_seconds=75),
-    "rnn": Setting("shakespeare", 400, "char", TEXT_SAMPLING, max_seconds=45),
-    "lstm": Setting("shakespeare", 400, "char", TEXT_SAMPLING, max_seconds=75),
-    "gru": Setting("shakespeare", 400, "char", TEXT_SAMPLING, max_seconds=75),
-    "gpt": Setting("shakespeare", 800, "char", TEXT_SAMPLING, max_seconds=75),
-    "wavenet": Setting("tones", 100, "sample", AUDIO_SAMPLING, max_seconds=90),
+    "logistic": Setting("digits-binary", 2000, "pixel", IMAGE_SAMPLING),
+    "made": Setting("digits-binary", 2000, "pixel", IMAGE_SAMPLING),
+    "pixelcnn": Setting("digits", 500, "pixel", IMAGE_SAMPLING),
+    "gated-pixelcnn": Setting("digits", 200, "pixel", IMAGE_SAMPLING),
+    "rnn": Setting("shakespeare", 400, "char", TEXT_SAMPLING),
+    "lstm": Setting("shakespeare", 400, "char", TEXT_SAMPLING),
+    "gru": Setting("shakespeare", 400, "char", TEXT_SAMPLING),
+    "gpt": Setting("shakespeare", 800, "char", TEXT_SAMPLING),
+    "wavenet": Setting("tones", 100, "sample", AUDIO_SAMPLING),
 }
 
 #: The likelihood runs validate once, at their end (no early stopping within a fixed budget),
@@ -123,7 +122,7 @@ def training_throughput(
     """Positions per second of training with the ``quick`` recipe (its batch size, optimiser
     and schedule): ``throughput_steps`` steps timed after as many warm-up steps. A few training
     examples stand in for the validation split, which the timing excludes anyway."""
-    model, fit_kwargs, train = _prepared(name, setting, device)
+    model, config, train = _prepared(name, setting, device)
     steps = budget.throughput_steps
     val = (
         train.sample(4, torch.Generator().manual_seed(0))
@@ -133,16 +132,17 @@ def training_throughput(
     history = fit(
         model,
         train,
+        _fixed_steps(config, 2 * steps, eval_every=steps),
         val_data=val,
-        **_fixed_steps(fit_kwargs, 2 * steps, eval_every=steps, max_seconds=None),
+        progress=False,
     )
     per_example = train.length if isinstance(train, Windows) else train[0].numel()
     rate = history.positions_per_second[-1]
-    positions_per_step = fit_kwargs["batch_size"] * per_example
+    positions_per_step = config.batch_size * per_example
     return {
         "steps": steps,
         "warmup_steps": steps,
-        "batch_size": fit_kwargs["batch_size"],
+        "batch_size": config.batch_size,
         "positions_per_step": positions_per_step,
         "positions_per_second": rate,
         "ms_per_step": 1000 * positions_per_step / rate,
@@ -154,25 +154,18 @@ def budget_likelihood(
 ) -> tuple[dict[str, Any], AutoregressiveModel]:
     """Train with the ``quick`` recipe for a fixed number of steps, then the exact NLL of the
     test split. Returns the numbers and the trained model (for :func:`sampling_speed`)."""
-    model, fit_kwargs, train = _prepared(name, setting, device)
+    model, config, train = _prepared(name, setting, device)
     steps = budget.steps or setting.steps
-    history = fit(
-        model,
-        train,
-        val_fraction=VALIDATION_FRACTION,
-        **_fixed_steps(fit_kwargs, steps, eval_every=steps, max_seconds=setting.max_seconds),
-    )
+    config = _fixed_steps(config, steps, eval_every=steps).replace(val_fraction=VALIDATION_FRACTION)
+    history = fit(model, train, config, progress=False)
     # Test splits are whole examples: images, consecutive windows of text, whole clips.
-    test = recipes.load_split(name, setting.dataset, "test", _length(model, setting))
+    test = recipes.recipe(name, setting.dataset).load("test")
     split_size = len(test)
     if budget.test_examples is not None:
         test = test[: budget.test_examples]
     result = evaluate(model, test)
-    done = history.step[-1]
     return {
-        "budget_steps": steps,
-        "steps": done,
-        "cut_short": done < steps,
+        "steps": history.step[-1],
         "train_seconds": history.train_seconds,
         "train_positions_per_second": _mean_rate(history.positions_per_second),
         "test_examples": result.num_examples,
@@ -230,37 +223,18 @@ def sampling_speed(
 
 def _prepared(
     name: str, setting: Setting, device: torch.device
-) -> tuple[AutoregressiveModel, dict[str, Any], torch.Tensor | Windows]:
-    """A freshly seeded ``quick`` model on ``device``, its fit arguments and training data."""
+) -> tuple[AutoregressiveModel, FitConfig, torch.Tensor | Windows]:
+    """A freshly seeded model of the ``quick`` recipe on ``device``, its fit settings and its
+    training data."""
+    r = recipes.recipe(name, setting.dataset, "quick")
     runtime.seed_everything(0)
-    model, fit_kwargs = recipes.recipe(name, setting.dataset, "quick")
-    model.to(device)
-    return (
-        model,
-        fit_kwargs,
-        recipes.load_split(name, setting.dataset, "train", _length(model, setting)),
-    )
+    return r.build().to(device), r.fit, r.load("train")
 
 
-def _length(model: AutoregressiveModel, setting: Setting) -> int | None:
-    """Text is read in windows of the model's own length (as ``python -m arbook train`` does)."""
-    return model.event_shape[0] if recipes.dataset(setting.dataset).is_text else None
-
-
-def _fixed_steps(
-    fit_kwargs: dict[str, Any], steps: int, *, eval_every: int, max_seconds: float | None
-) -> dict[str, Any]:
-    """The recipe's fit arguments for a run of exactly ``steps`` steps: no early stopping, no
-    epoch limit, the cosine schedule (where the recipe has one) fitted to the steps."""
-    return {
-        **fit_kwargs,
-        "max_steps": steps,
-        "max_epochs": 10**9,
-        "max_seconds": max_seconds,
-        "eval_every": eval_every,
-        "patience": None,
-        "progress": False,
-    }
+def _fixed_steps(config: FitConfig, steps: int, *, eval_every: int) -> FitConfig:
+    """The recipe's settings for a run of exactly ``steps`` steps: no early stopping, no epoch
+    limit, the cosine schedule (where the recipe has one) fitted to the steps."""
+    return config.replace(max_steps=steps, max_epochs=10**9, eval_every=eval_every, patience=None)
 
 
 def _mean_rate(rates: list[float]) -> float:
@@ -362,7 +336,7 @@ def markdown(suite: dict[str, Any]) -> str:
     ]
     for r in suite["results"]:
         lik = r["likelihood"]
-        steps = f"{lik['steps']}" + (f" of {lik['budget_steps']}" if lik["cut_short"] else "")
+        steps = f"{lik['steps']}"
         partial = (
             f" ({lik['test_examples']} of {lik['test_split_examples']} test examples)"
             if lik["test_examples"] < lik["test_split_examples"]

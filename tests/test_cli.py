@@ -68,8 +68,8 @@ def test_made_ensemble_option(tmp_path, capsys):
                 "digits-binary",
                 "--num-masks",
                 "2",
-                "--max-seconds",
-                "1",
+                "--max-steps",
+                "5",
                 "--quiet",
                 "--json",
                 "--out",
@@ -118,6 +118,10 @@ def test_made_ensemble_option(tmp_path, capsys):
         (
             ["train", "gpt", "--dataset", "names", "--max-steps", "0"],
             "--max-steps must be at least 1, got 0",
+        ),
+        (
+            ["train", "gpt", "--dataset", "names", "--max-seconds", "0"],
+            "--max-seconds must be positive, got 0.0",
         ),
         (["sample", "nowhere.pt"], "no checkpoint at nowhere.pt"),
         (["sample", "nowhere.pt", "--temperature", "0"], "no checkpoint"),

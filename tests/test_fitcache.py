@@ -71,9 +71,42 @@ def test_the_random_state_and_the_package_source_are_part_of_the_run(tmp_path, m
     model.load_state_dict(init, strict=False)
     fit(model, _data(), cache=tmp_path, **SETTINGS)
     assert len(list(tmp_path.glob("*.pt"))) == 2
-    monkeypatch.setattr(fitcache, "source_digest", lambda: "another version of arbook")
+    monkeypatch.setattr(fitcache, "module_digest", lambda path: f"another version of {path}")
     _train(tmp_path)
     assert len(list(tmp_path.glob("*.pt"))) == 3
+
+
+def test_the_code_of_a_run_is_the_code_it_runs():
+    """A run depends on the trainer and on the modules its model's loss and evaluation call
+    into; a plot, a widget or another model is not part of it."""
+    torch.manual_seed(0)
+    made = {p.name for p in fitcache.modules_run(MADE(6, [16]), _data()[:2])}
+    assert {"made.py", "base.py", "layers.py"} <= made
+    assert not made & {"gpt.py", "rnn.py", "plots.py", "widgets.py", "recipes.py"}
+    rnn = {
+        p.name for p in fitcache.modules_run(CharRNN(5, 8, length=16), torch.zeros(1, 16).long())
+    }
+    assert {"rnn.py", "sequence.py"} <= rnn and "made.py" not in rnn
+
+
+def test_comments_and_docstrings_are_not_code(tmp_path):
+    source = tmp_path / "module.py"
+
+    def digest(text):
+        source.write_text(text)
+        return fitcache.module_digest(source)
+
+    plain = digest("def f(x):\n    return 2 * x\n")
+    documented = digest(
+        '"""A module."""\n\n\ndef f(x):  # doubles\n    """Twice x."""\n    return 2 * x\n'
+    )
+    changed = digest("def f(x):\n    return 3 * x\n")
+    assert plain == documented != changed
+
+
+def test_a_timed_run_is_never_cached(tmp_path):
+    _train(tmp_path, max_seconds=60.0)
+    assert list(tmp_path.glob("*.pt")) == []
 
 
 def test_windows_of_a_text(tmp_path, monkeypatch):

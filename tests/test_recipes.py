@@ -28,7 +28,8 @@ def test_reads_follows_the_kinds():
 def test_sequence_models_on_images_see_the_whole_image(model_name, dataset_name, profile):
     spec = recipes.dataset(dataset_name)
     torch.manual_seed(0)
-    model, fit_kwargs = recipes.recipe(model_name, dataset_name, profile)
+    r = recipes.recipe(model_name, dataset_name, profile)
+    model = r.build()
     assert isinstance(model, SequenceModel)
     assert model.num_classes == spec.num_classes
     assert model.event_shape == (spec.num_dims,)
@@ -37,8 +38,7 @@ def test_sequence_models_on_images_see_the_whole_image(model_name, dataset_name,
         assert model.config["amplitude_embedding"] is False  # grey levels are not mu-law codes
     if isinstance(model, GPT):  # and in one block: no sliding window within an image
         assert model.block_size >= spec.num_dims
-    assert fit_kwargs["patience"] is not None  # early stopping on the validation images
-    assert (fit_kwargs["max_seconds"] is None) == (profile == "full")
+    assert r.fit.patience is not None  # early stopping on the validation images
 
 
 def test_load_split_gives_raster_sequences_to_sequence_models():
@@ -54,7 +54,7 @@ def test_a_pixel_sequence_model_is_causal_over_the_raster():
 
     torch.manual_seed(0)
     for name in ("gpt", "wavenet", "gru"):
-        model, _ = recipes.recipe(name, "digits")
+        model = recipes.recipe(name, "digits").build()
         assert checks.causality_violations(model.eval()) == [], name
 
 
@@ -63,3 +63,52 @@ def test_wrong_pairs_are_clear_errors():
         recipes.recipe("pixelcnn", "shakespeare")
     with pytest.raises(ValueError, match="read as a sequence of pixels"):
         recipes.recipe("gru", "tones")
+
+
+def _every_recipe():
+    for model_name in recipes.MODELS:
+        for dataset_name in recipes.DATASETS:
+            if recipes.reads(model_name, dataset_name):
+                for profile in ("quick", "full"):
+                    yield model_name, dataset_name, profile
+
+
+def test_every_pair_the_command_line_accepts_has_one_recipe():
+    pairs = list(_every_recipe())
+    assert len(pairs) == 2 * (4 * 4 + 3 * 6 + 6 + 5)  # profiles x (image, RNN, GPT, WaveNet pairs)
+    rows = {recipes._data_key(recipes.dataset(d)) for _, d, _ in pairs}
+    assert rows == {"8x8 images", "28x28 images", "names", "shakespeare", "tones"}
+    assert {(m, recipes._data_key(recipes.dataset(d)), p) for m, d, p in pairs} == set(
+        recipes.RECIPES
+    )
+
+
+def test_budgets_are_steps_or_epochs_never_seconds():
+    """The same recipe trains to the same weights on any machine: no row has a time limit, and
+    every row ends after a bounded number of steps."""
+    for row, entry in recipes.RECIPES.items():
+        assert entry.fit.max_seconds is None, row
+        assert entry.fit.max_epochs < 10**4 or entry.fit.max_steps is not None, row
+
+
+def test_a_recipe_builds_its_model_and_loads_its_data():
+    r = recipes.recipe("gpt", "shakespeare", "quick")
+    torch.manual_seed(0)
+    model = r.build()
+    assert isinstance(model, GPT) and r.window == model.block_size == 64
+    train, test = r.load("train"), r.load("test")
+    assert train.length == 64 and test.shape[1] == 64
+    assert "2,000 steps" in str(r) and r.fit.max_seconds is None
+    torch.manual_seed(0)
+    again = r.build()  # a fresh model every time, initialised by the global generator
+    assert again is not model
+    assert all(
+        torch.equal(a, b) for a, b in zip(model.parameters(), again.parameters(), strict=True)
+    )
+    made = recipes.recipe("made", "digits-binary", "quick")
+    assert "at most 3,000 epochs, stopping early after 30 validations" in made.budget
+    assert made.load("train").shape == (1437, 64)
+    ensemble = recipes.recipe("made", "digits-binary", num_masks=4).build()
+    assert ensemble.num_masks == 4
+    with pytest.raises(ValueError, match="takes no option"):
+        recipes.recipe("gpt", "shakespeare", num_masks=4)

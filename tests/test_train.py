@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -9,7 +10,7 @@ import torch
 
 from arbook import MADE, LogisticAR, evaluate, fit, load, save
 from arbook.data import split_validation
-from arbook.train import load_checkpoint
+from arbook.train import FitConfig, load_checkpoint
 
 
 @pytest.fixture
@@ -115,6 +116,36 @@ def test_fit_limits(toy_data):
         fit(model, toy_data, batch_size=0)
     with pytest.raises(TypeError, match="integer data"):
         fit(model, toy_data.float())
+
+
+def test_fit_config_is_one_frozen_record(toy_data):
+    config = FitConfig(batch_size=10, max_steps=4, eval_every=2, patience=None)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.lr = 1.0
+    torch.manual_seed(0)
+    a = fit(LogisticAR(4), toy_data, config, progress=False)
+    torch.manual_seed(0)
+    b = fit(LogisticAR(4), toy_data, progress=False, **config.as_dict())  # the same, by name
+    torch.manual_seed(0)
+    c = fit(LogisticAR(4), toy_data, config, max_steps=2, progress=False)  # one setting replaced
+    assert a.step == b.step == [2, 4] and a.val_nll == b.val_nll
+    assert c.step == [2] and c.val_nll[0] == a.val_nll[0]
+    assert config.replace(lr=0.5).lr == 0.5 and config.lr == 1e-3
+    with pytest.raises(TypeError, match=r"unknown fit setting.*max_secs"):
+        config.replace(max_secs=3)
+    with pytest.raises(TypeError, match="unknown fit setting"):
+        fit(LogisticAR(4), toy_data, max_secs=3)
+    with pytest.raises(TypeError, match="config must be a FitConfig"):
+        fit(LogisticAR(4), toy_data, {"lr": 1.0})
+    for bad, message in [
+        (dict(max_steps=0), "max_steps must be a positive integer"),
+        (dict(patience=0), "patience must be a positive integer"),
+        (dict(lr=0.0), "lr must be positive"),
+        (dict(val_fraction=1.0), "val_fraction"),
+        (dict(max_seconds=-1.0), "max_seconds"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            FitConfig(**bad)
 
 
 def test_evaluate_units(toy_data):
