@@ -27,8 +27,8 @@ from arbook.train import FitConfig, evaluate, fit, load, save
 
 __all__ = [
     "MADE",
-    "FitConfig",
     "AutoregressiveModel",
+    "FitConfig",
     "LogisticAR",
     "__version__",
     "bits_per_dim",
