@@ -103,3 +103,13 @@ def test_citations_exist():
         for group in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", text):
             for key in group.split(","):
                 assert key.strip() in keys, f"{page.name} cites unknown key {key.strip()!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_chapter_trains_against_the_clock(path):
+    """Budgets are steps or epochs, so a chapter prints the same numbers on any machine: no
+    chapter sets a wall-clock limit or decides anything from a measured training time."""
+    nb = nbformat.read(path, as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "max_seconds" not in code, f"{path.name} sets a wall-clock training budget"
+    assert not re.search(r"=\s*\w+\.train_seconds", code), f"{path.name} budgets by a time"

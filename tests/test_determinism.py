@@ -1,0 +1,66 @@
+"""The same numbers everywhere: a chapter's training run, repeated in fresh processes, prints
+bit-identical likelihoods, also with another number of threads (as on another machine).
+
+The recipes' budgets are steps and epochs, never seconds, and PyTorch's CPU kernels are
+deterministic, so nothing in a run depends on how fast the machine is."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: What the runs must agree on, to the last bit (JSON round-trips a float exactly).
+NUMBERS = ("test_nll_nats", "test_nll_nats_per_dim", "best_val_nll_nats", "steps", "stopped_early")
+
+
+def _train(argv: list[str], threads: int, out: Path) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env.pop("ARBOOK_PROFILE", None)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "arbook",
+            "train",
+            *argv,
+            "--device",
+            "cpu",
+            "--quiet",
+            "--json",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        # The chain rule chapter's run: the logistic model's recipe, until early stopping ends it.
+        ["logistic", "--dataset", "digits-binary"],
+        # A recurrent network on names, for its first steps (the RNN chapter's recipe).
+        ["gru", "--dataset", "names", "--max-steps", "40"],
+    ],
+    ids=["logistic-digits-binary", "gru-names"],
+)
+def test_a_recipe_gives_the_same_numbers_in_every_run(argv, tmp_path):
+    runs = [_train(argv, threads, tmp_path / f"{threads}.pt") for threads in (2, 2, 1)]
+    first = {k: runs[0][k] for k in NUMBERS}
+    assert first["steps"] > 0
+    for run in runs[1:]:
+        assert {k: run[k] for k in NUMBERS} == first
