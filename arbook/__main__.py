@@ -122,6 +122,7 @@ def _train(args: argparse.Namespace) -> dict | None:
     main_process = runtime.world().is_main
     say = print if main_process else _silent
     dev = runtime.device(args.device)
+    runtime.cpu_threads(dev)
     profile = runtime.profile(args.profile, dev)
     spec = recipes.dataset(args.dataset)
     options = {} if args.num_masks is None else {"num_masks": args.num_masks}
@@ -208,6 +209,7 @@ def _silent(*args: object, **kwargs: object) -> None:
 
 def _sample(args: argparse.Namespace) -> None:
     dev = runtime.device(args.device)
+    runtime.cpu_threads(dev)
     model = load(args.checkpoint, device=dev)
     meta = model.checkpoint_metadata
     g = torch.Generator().manual_seed(args.seed)
@@ -311,6 +313,7 @@ def _sample_text(
 
 def _evaluate(args: argparse.Namespace) -> dict:
     dev = runtime.device(args.device)
+    runtime.cpu_threads(dev)
     model = load(args.checkpoint, device=dev)
     meta = model.checkpoint_metadata
     if "dataset" not in meta or "model_name" not in meta:

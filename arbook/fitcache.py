@@ -10,6 +10,7 @@ that determines what training computes:
   switched-off causal mask) and its **initial** weights (so the seed that initialised it);
 * the training and validation data (their bytes) and the :class:`~arbook.train.FitConfig`;
 * the state of PyTorch's global random number generator when ``fit`` starts (dropout noise);
+* the number of CPU threads, which changes how PyTorch splits, and so rounds, a sum;
 * the code that training runs: the trainer (``arbook/train.py``, ``arbook/data.py``) and every
   module of the package that a probe -- one loss, its gradient and one evaluation on a copy of
   the model -- calls into (:func:`code_digest`), each read as its syntax tree without comments
@@ -192,6 +193,7 @@ def key(model: torch.nn.Module, train_data: Any, val_data: Any, settings: dict[s
                 code_digest(model, _example(train_data).to(next(model.parameters()).device)),
                 torch.__version__,
                 next(model.parameters()).device.type,
+                torch.get_num_threads(),
                 f"{cls.__module__}.{cls.__qualname__}",
                 config,
                 _attributes(model),

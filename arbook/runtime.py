@@ -7,7 +7,9 @@ CPU), seeds every random number generator and chooses the profile:
   book is built);
 * ``full`` -- the sizes that give good likelihoods and samples, meant for a GPU.
 
-The environment variables ``ARBOOK_DEVICE`` and ``ARBOOK_PROFILE`` override both choices.
+The environment variables ``ARBOOK_DEVICE`` and ``ARBOOK_PROFILE`` override both choices. On
+the CPU the book computes on one thread (:func:`cpu_threads`; ``ARBOOK_THREADS`` overrides it),
+so that a seed gives the same numbers on every machine, whatever its number of cores.
 
 Under ``torchrun`` (several processes, one per GPU) :func:`world` tells a process its rank and
 the number of processes, and :func:`device` gives each process its own GPU, ``cuda:LOCAL_RANK``.
@@ -122,6 +124,35 @@ def seed_everything(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def cpu_threads(dev: torch.device | str | None = None) -> int:
+    """Use the book's number of CPU threads for ``dev`` and return it: one thread for work on
+    the CPU, unless the ``ARBOOK_THREADS`` environment variable asks for more.
+
+    PyTorch splits a matrix product or a convolution between its threads, and how it splits one
+    changes the order of the floating-point additions: the same seed would then give other
+    numbers in the last digits on a machine with another number of cores. On one thread a run
+    is the same on every machine of a processor family, and the book's ``quick`` models, whose
+    operations are small, train about as fast on one thread as on two. One thread also keeps a
+    run from stalling when another process is busy on the machine (threads that wait for each
+    other spin). Work on a GPU keeps PyTorch's default.
+    """
+    dev = torch.device(dev) if dev is not None else device()
+    env = os.environ.get("ARBOOK_THREADS", "").strip()
+    if env:
+        try:
+            threads = int(env)
+        except ValueError:
+            threads = 0
+        if threads < 1:
+            raise ValueError(f"ARBOOK_THREADS must be a positive integer, got {env!r}")
+    elif dev.type == "cpu":
+        threads = 1
+    else:
+        return torch.get_num_threads()
+    torch.set_num_threads(threads)
+    return threads
+
+
 @dataclass(frozen=True)
 class Runtime:
     """What :func:`setup` chose."""
@@ -129,22 +160,26 @@ class Runtime:
     device: torch.device
     profile: str
     seed: int
+    threads: int  #: intra-op CPU threads (:func:`cpu_threads`)
 
     def __str__(self) -> str:
         from arbook import __version__
 
         return (
             f"arbook {__version__} | torch {torch.__version__} | device {self.device} | "
-            f"profile {self.profile} | seed {self.seed}"
+            f"profile {self.profile} | seed {self.seed} | CPU threads {self.threads}"
         )
 
 
 def setup(
     seed: int = 0, *, device_name: str | None = None, profile_name: str | None = None
 ) -> Runtime:
-    """Pick the device and profile and seed everything: the first line of every chapter."""
+    """Pick the device, the profile and the CPU threads (:func:`cpu_threads`) and seed
+    everything: the first line of every chapter."""
     dev = device(device_name)
-    rt = Runtime(device=dev, profile=profile(profile_name, dev), seed=seed)
+    rt = Runtime(
+        device=dev, profile=profile(profile_name, dev), seed=seed, threads=cpu_threads(dev)
+    )
     seed_everything(seed)
     return rt
 

@@ -170,6 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
     device = runtime.device(args.device)
+    runtime.cpu_threads(device)  # the book's threads: one on the CPU
     RESULTS.mkdir(parents=True, exist_ok=True)
     print(json.dumps(machine(device)))
     benches = (("rnn", rnn), ("pixelcnn", pixelcnn), ("wavenet", wavenet), ("gpt", gpt))

@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     device = runtime.device(args.device)
+    runtime.cpu_threads(device)  # the book's threads: one on the CPU
     print(json.dumps(machine(device)), flush=True)
 
     vocab = data.shakespeare_vocab()

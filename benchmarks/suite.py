@@ -395,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         device = runtime.device(args.device)
+        runtime.cpu_threads(device)  # the book's threads: one on the CPU (ARBOOK_THREADS: more)
     except ValueError as exc:
         parser.error(str(exc))
     suite, json_path, md_path = run_suite(

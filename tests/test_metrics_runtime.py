@@ -63,3 +63,20 @@ def test_seeding_and_setup():
     rt = runtime.setup(seed=1, device_name="cpu", profile_name="quick")
     assert (rt.device.type, rt.profile, rt.seed) == ("cpu", "quick", 1)
     assert "profile quick" in str(rt)
+
+
+def test_the_book_computes_on_one_cpu_thread(monkeypatch):
+    """One thread: the number of cores cannot change how a sum is split, and so its last digits."""
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("ARBOOK_THREADS", raising=False)
+        rt = runtime.setup(0, device_name="cpu")
+        assert rt.threads == 1 == torch.get_num_threads() and "CPU threads 1" in str(rt)
+        monkeypatch.setenv("ARBOOK_THREADS", "2")
+        assert runtime.cpu_threads("cpu") == 2 == torch.get_num_threads()
+        for bad in ("0", "two"):
+            monkeypatch.setenv("ARBOOK_THREADS", bad)
+            with pytest.raises(ValueError, match="ARBOOK_THREADS must be a positive integer"):
+                runtime.cpu_threads("cpu")
+    finally:
+        torch.set_num_threads(before)
