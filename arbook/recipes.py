@@ -330,6 +330,23 @@ _NAMES = FitConfig(
     batch_size=32, lr=3e-3, max_steps=3000, max_epochs=1000, patience=4, eval_every=250, **_SEQUENCE
 )
 
+
+def _text_run(
+    batch_size: int, lr: float, max_steps: int, eval_every: int, **extra: Any
+) -> FitConfig:
+    """Shakespeare: a fixed number of steps, no early stopping, an evaluation every `eval_every`."""
+    return FitConfig(
+        batch_size=batch_size,
+        lr=lr,
+        max_steps=max_steps,
+        max_epochs=1000,
+        patience=None,
+        eval_every=eval_every,
+        **_SEQUENCE,
+        **extra,
+    )
+
+
 _IMAGES = ("8x8 images", "28x28 images")
 _CELLS = ("rnn", "lstm", "gru")
 
@@ -380,28 +397,12 @@ RECIPES: dict[tuple[str, str, str], _Entry] = {
             (cell, "names", "full"): _Entry(_rnn(cell, 512, embedding_size=64, length=20), _NAMES),
             (cell, "shakespeare", "quick"): _Entry(
                 _rnn(cell, 256, embedding_size=64),
-                FitConfig(
-                    batch_size=32,
-                    lr=3e-3,
-                    max_steps=2000,
-                    max_epochs=1000,
-                    patience=None,
-                    eval_every=250,
-                    **_SEQUENCE,
-                ),
+                _text_run(32, 3e-3, 2000, 250),
                 window=DEFAULT_WINDOW,
             ),
             (cell, "shakespeare", "full"): _Entry(
                 _rnn(cell, 512, num_layers=2, embedding_size=128, dropout=0.2),
-                FitConfig(
-                    batch_size=64,
-                    lr=2e-3,
-                    max_steps=20000,
-                    max_epochs=1000,
-                    patience=None,
-                    eval_every=1000,
-                    **_SEQUENCE,
-                ),
+                _text_run(64, 2e-3, 20000, 1000),
                 window=DEFAULT_WINDOW,
             ),
             **_rows(
@@ -433,30 +434,12 @@ RECIPES: dict[tuple[str, str, str], _Entry] = {
     # 1.80 at 3e-3.
     ("gpt", "shakespeare", "quick"): _Entry(
         _gpt(64, 4, 4, 128, dropout=0.0),
-        FitConfig(
-            batch_size=12,
-            lr=3e-3,
-            max_steps=2000,
-            max_epochs=1000,
-            patience=None,
-            eval_every=250,
-            **_SEQUENCE,
-            **_TRANSFORMER,
-        ),
+        _text_run(12, 3e-3, 2000, 250, **_TRANSFORMER),
         window=64,
     ),
     ("gpt", "shakespeare", "full"): _Entry(
         _gpt(256, 6, 6, 384, dropout=0.2),
-        FitConfig(
-            batch_size=64,
-            lr=1e-3,
-            max_steps=5000,
-            max_epochs=1000,
-            patience=None,
-            eval_every=500,
-            **_SEQUENCE,
-            **_TRANSFORMER,
-        ),
+        _text_run(64, 1e-3, 5000, 500, **_TRANSFORMER),
         window=256,
     ),
     **_rows(
