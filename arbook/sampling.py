@@ -5,9 +5,14 @@ the same thing everywhere. They compose in a fixed order -- temperature, then to
 top-p -- and each is exactly defined:
 
 * temperature ``t > 0`` divides the logits by ``t`` (``t < 1`` sharpens, ``t > 1`` flattens);
-* top-k keeps exactly the ``k`` largest logits (ties broken by index, so exactly ``k``);
+* top-k keeps exactly the ``k`` largest logits (among equal logits the lower index is kept, so
+  exactly ``k`` survive even where the model gives several values the same probability);
 * top-p keeps the smallest set of most probable values whose total probability reaches ``p``;
-* greedy takes the most probable value (the limit ``t -> 0``).
+* greedy takes the most probable value (the limit ``t -> 0``; the lowest index among ties).
+
+Any temperature ``t > 0`` is safe, however small: where dividing by ``t`` would overflow, the
+logits are first shifted so that the largest is 0 (which changes no probability), and the
+distribution tends to the uniform one over the most probable values.
 
 The kept values are renormalised; everything else gets probability zero. See the chapter
 "Sampling" (and :func:`filter_logits` for the distribution that is actually sampled).
@@ -28,7 +33,8 @@ def check_options(
         raise TypeError(f"temperature must be a number, got {temperature!r}")
     if not math.isfinite(temperature) or temperature <= 0:
         raise ValueError(
-            f"temperature must be a finite number > 0, got {temperature!r} (use greedy=True for argmax)"
+            f"temperature must be a finite number > 0, got {temperature!r} (for the most "
+            "probable value use greedy sampling: greedy=True, or --greedy on the command line)"
         )
     if top_k is not None:
         if isinstance(top_k, bool) or not isinstance(top_k, int):
@@ -53,11 +59,19 @@ def filter_logits(
     ``softmax`` of the result is the distribution :func:`sample_logits` draws from.
     """
     check_options(temperature, top_k, top_p)
-    logits = logits.float() / temperature
+    logits = logits.float()
+    scaled = logits / temperature
+    if temperature < 1 and not torch.isfinite(scaled[torch.isfinite(logits)]).all():
+        # A tiny temperature overflows: shift the largest logit to 0 first (the largest then
+        # stay 0, the others become very negative or -inf).
+        # In float64, where a temperature below float32's range is still a positive number.
+        shifted = logits.double() - logits.double().amax(dim=-1, keepdim=True)
+        scaled = (shifted / temperature).float()
+    logits = scaled
     num_classes = logits.shape[-1]
     if top_k is not None and top_k < num_classes:
-        # topk breaks ties by index, so exactly k values survive.
-        keep = logits.topk(top_k, dim=-1).indices
+        # A stable sort keeps equal logits in index order: the lower indices survive a tie.
+        keep = logits.sort(dim=-1, descending=True, stable=True).indices[..., :top_k]
         kept = torch.full_like(logits, -math.inf).scatter(-1, keep, logits.gather(-1, keep))
         logits = kept
     if top_p is not None and top_p < 1.0:

@@ -122,6 +122,21 @@ class History:
         return asdict(self)
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Raised by :func:`fit` when training is interrupted (Ctrl-C).
+
+    The model then holds the best weights evaluated so far, in evaluation mode (if no
+    evaluation ran yet, the weights at the interrupt: ``history.step`` is empty). ``history``
+    covers the evaluations made and ``step`` is the step reached. Being a
+    ``KeyboardInterrupt``, it stops a program that does not catch it, as Ctrl-C does.
+    """
+
+    def __init__(self, history: History, step: int) -> None:
+        super().__init__(f"training interrupted at step {step}")
+        self.history = history
+        self.step = step
+
+
 @dataclass(frozen=True)
 class FitConfig:
     """How :func:`fit` trains: every setting that changes what training computes, in one frozen
@@ -405,73 +420,85 @@ def _fit(
     step = 0
     out_of_time = False
     model.train()
-    while step < total_steps:
-        perm = torch.randperm(len(train_data), generator=order_gen).to(dev)
-        if team.size > 1:
-            perm = _share(perm, team)
-        for first in range(0, len(perm), batch_size):
-            if windows:
-                batch = train_data.sample(len(perm[first : first + batch_size]), window_gen)
-            else:
-                batch = train_data[perm[first : first + batch_size]]
-            tick = time.perf_counter()
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-                loss = loss_fn(batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if c.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip)
-            optimizer.step()
-            if schedule is not None:
-                schedule.step()
-            if averaged is not None:
-                averaged.update_parameters(model)
-            running += loss.item()  # waits for the device: the step's time is complete
-            running_n += 1
-            positions += batch.numel()
-            busy += time.perf_counter() - tick
-            step += 1
-            bar.update(1)
-            out_of_time = max_seconds is not None and time.perf_counter() - start >= max_seconds
-            if max_seconds is not None and team.size > 1:
-                # Clocks differ between processes: one out of time stops them all.
-                out_of_time = _all_sum([float(out_of_time)], team, comm)[0] > 0
-            if step % eval_every == 0 or step == total_steps or out_of_time:
-                judged = model if averaged is None else _synced(averaged, model)
-                val = _validation_nll(judged, val_data, team, comm)
-                model.train()
-                running, running_n, positions, busy = _all_sum(
-                    [running, running_n, positions, busy], team, comm
-                )
-                busy /= team.size  # the processes step together: their mean busy time
-                history.step.append(step)
-                history.epoch.append(step / steps_per_epoch)
-                history.train_loss.append(running / running_n)
-                history.val_nll.append(val)
-                history.seconds.append(time.perf_counter() - start)
-                history.positions_per_second.append(positions / max(busy, 1e-9))
-                running, running_n = 0.0, 0
-                positions, busy = 0, 0.0
-                if plateau is not None:
-                    plateau.step(val)
-                if val < history.best_val_nll:
-                    history.best_val_nll, history.best_step = val, step
-                    best_state = copy.deepcopy(judged.state_dict())
-                    since_best = 0
+    try:
+        while step < total_steps:
+            perm = torch.randperm(len(train_data), generator=order_gen).to(dev)
+            if team.size > 1:
+                perm = _share(perm, team)
+            for first in range(0, len(perm), batch_size):
+                if windows:
+                    batch = train_data.sample(len(perm[first : first + batch_size]), window_gen)
                 else:
-                    since_best += 1
-                bar.set_postfix(
-                    train=f"{history.train_loss[-1]:.3f}",
-                    val=f"{val:.3f}",
-                    best=f"{history.best_val_nll:.3f}",
-                    pos_per_s=f"{history.positions_per_second[-1]:,.0f}",
-                )
-                if c.patience is not None and since_best >= c.patience:
-                    history.stopped_early = True
-            if history.stopped_early or out_of_time or step >= total_steps:
+                    batch = train_data[perm[first : first + batch_size]]
+                tick = time.perf_counter()
+                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+                    loss = loss_fn(batch)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if c.grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip)
+                optimizer.step()
+                if schedule is not None:
+                    schedule.step()
+                if averaged is not None:
+                    averaged.update_parameters(model)
+                running += loss.item()  # waits for the device: the step's time is complete
+                running_n += 1
+                positions += batch.numel()
+                busy += time.perf_counter() - tick
+                step += 1
+                bar.update(1)
+                out_of_time = max_seconds is not None and time.perf_counter() - start >= max_seconds
+                if max_seconds is not None and team.size > 1:
+                    # Clocks differ between processes: one out of time stops them all.
+                    out_of_time = _all_sum([float(out_of_time)], team, comm)[0] > 0
+                if step % eval_every == 0 or step == total_steps or out_of_time:
+                    judged = model if averaged is None else _synced(averaged, model)
+                    val = _validation_nll(judged, val_data, team, comm)
+                    model.train()
+                    running, running_n, positions, busy = _all_sum(
+                        [running, running_n, positions, busy], team, comm
+                    )
+                    busy /= team.size  # the processes step together: their mean busy time
+                    history.step.append(step)
+                    history.epoch.append(step / steps_per_epoch)
+                    history.train_loss.append(running / running_n)
+                    history.val_nll.append(val)
+                    history.seconds.append(time.perf_counter() - start)
+                    history.positions_per_second.append(positions / max(busy, 1e-9))
+                    running, running_n = 0.0, 0
+                    positions, busy = 0, 0.0
+                    if plateau is not None:
+                        plateau.step(val)
+                    if val < history.best_val_nll:
+                        history.best_val_nll, history.best_step = val, step
+                        best_state = copy.deepcopy(judged.state_dict())
+                        since_best = 0
+                    else:
+                        since_best += 1
+                    bar.set_postfix(
+                        {
+                            "train": f"{history.train_loss[-1]:.3f} nats/example",
+                            "val": f"{val:.3f}",
+                            "best val": f"{history.best_val_nll:.3f}",
+                            "positions/s": f"{history.positions_per_second[-1]:,.0f}",
+                        }
+                    )
+                    if c.patience is not None and since_best >= c.patience:
+                        history.stopped_early = True
+                if history.stopped_early or out_of_time or step >= total_steps:
+                    break
+            if history.stopped_early or out_of_time:
                 break
-        if history.stopped_early or out_of_time:
-            break
+    except KeyboardInterrupt:
+        # Ctrl-C: hand back the best weights evaluated so far (none yet: the weights as they
+        # are) and the history up to here; the caller decides whether to save them.
+        bar.close()
+        if history.step and c.restore_best:
+            model.load_state_dict(best_state)
+        model.eval()
+        history.train_seconds = time.perf_counter() - start
+        raise TrainingInterrupted(history, step) from None
     bar.close()
     del loss_fn  # (and the DistributedDataParallel wrapper with it)
     if c.restore_best:
@@ -591,6 +618,7 @@ def save(
         raise TypeError(
             f"{name} is not a registered arbook model; known: {', '.join(sorted(REGISTRY))}"
         )
+    metadata = _plain_metadata(metadata or {})
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -602,9 +630,49 @@ def save(
             k: v.detach().cpu() if isinstance(v, torch.Tensor) else v
             for k, v in model.state_dict().items()
         },
-        "metadata": dict(metadata or {}),
+        "metadata": metadata,
     }
     return atomic_write(path, lambda fh: torch.save(payload, fh))
+
+
+def _plain_metadata(metadata: Any) -> dict[str, Any]:
+    """``metadata`` as the plain values a checkpoint can hold and :func:`load` reads back with
+    ``weights_only=True``: ``None``, booleans, numbers, strings, tensors, and lists, tuples and
+    string-keyed dicts of them. NumPy scalars and arrays become Python numbers and tensors, and
+    paths strings; anything else is a ``TypeError`` that names the entry, before any file is
+    written."""
+    import numpy as np
+
+    def plain(value: Any, where: str) -> Any:
+        if value is None or type(value) in (bool, int, float, str):
+            return value
+        if isinstance(value, np.generic):  # (np.float64 is also a float: test it first)
+            return value.item()
+        for plain_type in (int, float, str):  # subclasses (enums, ...) as their plain type
+            if isinstance(value, plain_type):
+                return plain_type(value)
+        if isinstance(value, torch.Tensor):
+            return value.detach().cpu()
+        if isinstance(value, np.ndarray):
+            return torch.from_numpy(value.copy())
+        if isinstance(value, os.PathLike):
+            return os.fspath(value)
+        if isinstance(value, (list, tuple)):
+            return type(value)(plain(v, f"{where}[{k}]") for k, v in enumerate(value))
+        if isinstance(value, dict):
+            bad = [k for k in value if not isinstance(k, str)]
+            if bad:
+                raise TypeError(f"checkpoint metadata keys must be strings: {where} has {bad[0]!r}")
+            return {k: plain(v, f"{where}[{k!r}]") for k, v in value.items()}
+        raise TypeError(
+            f"checkpoint metadata {where} is a {type(value).__name__}; a checkpoint holds only "
+            "None, booleans, numbers, strings, tensors and lists or dicts of them (convert it, "
+            "for example with str())"
+        )
+
+    if not isinstance(metadata, dict):
+        raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
+    return plain(metadata, "metadata")
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -612,11 +680,20 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if head != b"PK\x03\x04":  # torch.save writes a zip archive
+        raise ValueError(
+            f"{path} is not an arbook checkpoint: it is not a file written by torch.save"
+        )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
+    except Exception:
+        # (PyTorch's own message suggests weights_only=False, which would run any code the
+        # file holds: never the advice to give about a file of unknown origin.)
         raise ValueError(
-            f"{path} is not a readable arbook checkpoint (corrupt or truncated?): {exc}"
+            f"{path} is not a readable arbook checkpoint: it is damaged (truncated?) or holds "
+            "more than weights and plain values"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not an arbook checkpoint (no '{CHECKPOINT_FORMAT}' header)")

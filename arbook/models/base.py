@@ -69,6 +69,12 @@ class AutoregressiveModel(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The floating-point type of the weights (``float32``, or ``float64`` after
+        ``model.double()``): the type of the input features :meth:`encode` builds."""
+        return next(self.parameters()).dtype
+
     def num_parameters(self) -> int:
         """Trainable numbers that can influence the output: weights removed by a mask (a
         ``mask`` buffer beside a ``weight``, as in :class:`~arbook.layers.MaskedLinear`) do not
@@ -228,6 +234,13 @@ class AutoregressiveModel(nn.Module):
                 f"expected integer data (a LongTensor of values in [0, {self.num_classes})), got dtype "
                 f"{x.dtype}; quantise the data and convert it with .long()"
             )
+        if x.dtype != torch.long:
+            # Embeddings, one-hot codes and the loss index with int64 only: say so here, the
+            # same way for every model, rather than deep inside PyTorch.
+            raise TypeError(
+                f"expected int64 data (a LongTensor of values in [0, {self.num_classes})), got dtype "
+                f"{x.dtype}; convert it with .long() (uint8 images too: images.long())"
+            )
         self.check_shape(x)
         if x.numel():
             low, high = int(x.min()), int(x.max())
@@ -257,12 +270,12 @@ def check_positive(**values: Any) -> None:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
-def check_count(n: Any) -> int:
-    """Validate a number of samples."""
+def check_count(n: Any, what: str = "the number of samples") -> int:
+    """Validate a number of samples (or of the examples ``what`` names)."""
     if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"the number of samples must be an integer, got {n!r}")
+        raise TypeError(f"{what} must be an integer, got {n!r}")
     if n < 1:
-        raise ValueError(f"the number of samples must be at least 1, got {n}")
+        raise ValueError(f"{what} must be at least 1, got {n}")
     return n
 
 

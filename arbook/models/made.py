@@ -189,8 +189,8 @@ class MADE(AutoregressiveModel):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, D, 1]`` (the 0/1 values) for binary data, else one-hot ``[B, D, K]``."""
         if self.in_units == 1:
-            return x.float().unsqueeze(-1)
-        return F.one_hot(x, self.num_classes).float()
+            return x.to(self.dtype).unsqueeze(-1)
+        return F.one_hot(x, self.num_classes).to(self.dtype)
 
     def decode(self, h: torch.Tensor) -> torch.Tensor:
         batch = h.shape[0]

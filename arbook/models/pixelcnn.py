@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from arbook.layers import GatedMaskedConv2d, MaskedConv2d
-from arbook.models.base import AutoregressiveModel, check_positive
+from arbook.models.base import AutoregressiveModel, check_count, check_positive
 
 
 class _ImageModel(AutoregressiveModel):
@@ -38,7 +38,7 @@ class _ImageModel(AutoregressiveModel):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """One-hot pixels ``[B, H, W, K]``."""
-        return F.one_hot(x, self.num_classes).float()
+        return F.one_hot(x, self.num_classes).to(self.dtype)
 
     def _head(self, channels: int, hidden: int) -> nn.Sequential:
         return nn.Sequential(
@@ -59,6 +59,7 @@ class _ImageModel(AutoregressiveModel):
         which takes the same ``sampling_options`` (temperature, top_k, top_p, greedy, generator).
         """
         self.check_data(images)
+        check_count(len(images), "the number of images to complete")
         height, width = self.event_shape
         if (
             isinstance(rows_kept, bool)

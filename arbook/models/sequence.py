@@ -5,9 +5,11 @@ default length of :meth:`~arbook.models.base.AutoregressiveModel.sample`). Two t
 apart from fixed-shape models:
 
 * **Stop markers.** With ``stop_index`` set (names end with ``"."``), an example ends at its
-  first stop marker: :meth:`~arbook.models.base.AutoregressiveModel.log_prob` counts each
-  position up to and including it and ignores the padding after it, and sampling fills a
-  finished row with stop markers.
+  first stop marker: :meth:`SequenceModel.log_prob` counts each position up to and including
+  it and ignores the padding after it, and sampling fills a finished row with stop markers. A
+  row with no stop marker is a *prefix*: its log-probability is that of every example that
+  begins with it. ``log_prob(x, complete=True)`` accepts only complete examples (a stop
+  marker, then nothing but stop markers) and names the first row that is not.
 * **Incremental generation.** A subclass implements :meth:`~SequenceModel.prefill` (read a
   prompt, return the logits of the next position and a state) and
   :meth:`~SequenceModel.extend` (one more symbol: new logits, new state). That state is the
@@ -63,6 +65,35 @@ class SequenceModel(AutoregressiveModel):
             return torch.ones_like(x, dtype=torch.bool)
         stops = (x == self.stop_index).long()
         return (stops.cumsum(dim=1) - stops) == 0  # no stop marker strictly before
+
+    def is_complete(self, x: torch.Tensor) -> torch.Tensor:
+        """Boolean ``[B]``: which rows of ``x [B, T]`` are complete examples, a stop marker
+        followed only by stop markers (padding). Without a stop marker every row is complete:
+        plain text has no end."""
+        if self.stop_index is None:
+            return torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
+        return ((x == self.stop_index) | self.counted(x)).all(dim=1) & (x == self.stop_index).any(
+            dim=1
+        )
+
+    def log_prob(self, x: torch.Tensor, *, complete: bool = False) -> torch.Tensor:
+        """Exact log-likelihood in nats, ``[B]``, of sequences ``x [B, T]``.
+
+        With a stop marker, the positions up to and including the first stop marker count and
+        the values after it are ignored (padding). A row without a stop marker is an unfinished
+        example: its value is ``log p(x_1, ..., x_T)``, the probability that an example *begins*
+        with these symbols, not that it is exactly them. ``complete=True`` checks that every row
+        is a whole example (see :meth:`is_complete`) and raises ``ValueError`` otherwise.
+        """
+        if complete:
+            self.check_data(x)
+            bad = (~self.is_complete(x)).nonzero().flatten()
+            if len(bad):
+                raise ValueError(
+                    f"row {int(bad[0])} of {len(x)} is not a complete example: it needs a stop "
+                    f"marker ({self.stop_index}) followed only by stop markers"
+                )
+        return super().log_prob(x)
 
     # -- incremental computation (subclasses) -------------------------------------------------
 
