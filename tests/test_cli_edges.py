@@ -206,11 +206,19 @@ def test_a_real_sigint_stops_training_in_one_line(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "ARBOOK_THREADS": "1"},
+        # A job started in the background (`cmd &`, as CI scripts often are) inherits SIGINT
+        # ignored, and Python then installs no KeyboardInterrupt handler: give the child the
+        # default disposition, as a terminal does.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    assert proc.stdout.readline().startswith("training gpt")  # training has begun
-    time.sleep(3.0)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    try:
+        assert proc.stdout.readline().startswith("training gpt")  # training has begun
+        time.sleep(3.0)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+        proc.wait()
     assert proc.returncode == 130, err
     lines = err.strip().splitlines()
     # (Before the first evaluation, at step 250, nothing is saved; setting up, nothing either.)
