@@ -8,8 +8,11 @@ __version__ = "0.1.0"
 
 from arbook import (
     chain_rule,
+    checkpoint,
     checks,
     data,
+    distributed,
+    files,
     layers,
     masks,
     metrics,
@@ -19,25 +22,47 @@ from arbook import (
     sampling,
     speculative,
 )
+from arbook.checkpoint import load, save
 from arbook.data import digits
 from arbook.metrics import bits_per_dim
-from arbook.models import MADE, AutoregressiveModel, LogisticAR
+from arbook.models import (
+    GPT,
+    MADE,
+    AutoregressiveModel,
+    Bigram,
+    CharRNN,
+    GatedPixelCNN,
+    LogisticAR,
+    PixelCNN,
+    SequenceModel,
+    WaveNet,
+)
 from arbook.runtime import device, profile, seed_everything, setup
-from arbook.train import FitConfig, evaluate, fit, load, save
+from arbook.train import FitConfig, evaluate, fit
 
 __all__ = [
+    "GPT",
     "MADE",
     "AutoregressiveModel",
+    "Bigram",
+    "CharRNN",
     "FitConfig",
+    "GatedPixelCNN",
     "LogisticAR",
+    "PixelCNN",
+    "SequenceModel",
+    "WaveNet",
     "__version__",
     "bits_per_dim",
     "chain_rule",
+    "checkpoint",
     "checks",
     "data",
     "device",
     "digits",
+    "distributed",
     "evaluate",
+    "files",
     "fit",
     "layers",
     "load",

@@ -42,9 +42,10 @@ from pathlib import Path
 import torch
 
 from arbook import audio, data, recipes, runtime
+from arbook.checkpoint import load, save
 from arbook.models.base import check_count
 from arbook.sampling import check_options
-from arbook.train import TrainingInterrupted, evaluate, fit, load, save
+from arbook.train import TrainingInterrupted, evaluate, fit
 
 #: The most positions ``sample`` generates per example (characters, audio samples): a bound on
 #: the memory of ``n x length`` values and on the time a mistyped length would take.

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from arbook.runtime import atomic_write
+from arbook.files import atomic_write
 
 #: Sample rate of :func:`tones` unless told otherwise (telephone quality, as in the WaveNet paper's
 #: speech experiments at 16 kHz, halved to keep CPU training short).

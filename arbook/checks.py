@@ -34,7 +34,7 @@ def dependencies(
     change with the input at flat position ``j``.
 
     The gradient of the logits at position ``i`` with respect to the input features
-    (:meth:`~arbook.models.base.AutoregressiveModel.encode`) at position ``j`` is exactly zero
+    (:meth:`~arbook.models.base.AutoregressiveModel.features`) at position ``j`` is exactly zero
     when there is no path from ``j`` to ``i``. The test uses ``num_examples`` random inputs (or
     ``x``) and random output weights. A True entry proves a dependency; a False entry on an
     allowed pair can also mean a path that exists but is inactive for these inputs (a ReLU unit
@@ -48,8 +48,8 @@ def dependencies(
     x = x.to(model.device)
     num_dims = x[0].numel()  # sequence models read any length
     with evaluating(model):
-        h = model.encode(x).detach().requires_grad_(True)  # [B, *shape, E]
-        out = model.decode(h).reshape(x.shape[0], num_dims, model.num_classes)
+        h = model.features(x).detach().requires_grad_(True)  # [B, *shape, E]
+        out = model.network(h).reshape(x.shape[0], num_dims, model.num_classes)
         weights = torch.randn(out.shape, generator=g).to(out.device)
         rows = []
         for i in range(num_dims):

@@ -11,10 +11,11 @@ that determines what training computes:
 * the training and validation data (their bytes) and the :class:`~arbook.train.FitConfig`;
 * the state of PyTorch's global random number generator when ``fit`` starts (dropout noise);
 * the number of CPU threads, which changes how PyTorch splits, and so rounds, a sum;
-* the code that training runs: the trainer (``arbook/train.py``, ``arbook/data.py``) and every
-  module of the package that a probe -- one loss, its gradient and one evaluation on a copy of
-  the model -- calls into (:func:`code_digest`), each read as its syntax tree without comments
-  and docstrings; and the PyTorch version and the device type.
+* the code that training runs: the trainer (``TRAINER``: ``arbook/train.py``,
+  ``arbook/distributed.py`` and the data modules that split off the validation set and cut
+  windows) and every module of the package that a probe -- one loss, its gradient and one
+  evaluation on a copy of the model -- calls into (:func:`code_digest`), each read as its syntax
+  tree without comments and docstrings; and the PyTorch version and the device type.
 
 Change any of them -- one line of a model's forward pass included -- and the run is trained
 afresh; a change to code training does not run (a plot, a widget, a docstring) keeps it. The
@@ -41,7 +42,7 @@ from typing import Any
 
 import torch
 
-from arbook.runtime import atomic_write
+from arbook.files import atomic_write
 
 #: Version of the entry format; a new version makes older entries unreachable.
 FORMAT = "arbook-fit-cache-2"
@@ -65,9 +66,10 @@ def folder(where: str | os.PathLike | bool = True) -> Path | None:
 #: The package's folder: the code under it is what :func:`code_digest` reads.
 PACKAGE = Path(__file__).resolve().parent
 
-#: Modules every training run executes, whatever the model: the training loop and the data
-#: it reads (random windows, the validation split).
-TRAINER = ("train.py", "data.py")
+#: Modules every training run executes, whatever the model, by their place in the package: the
+#: training loop, its work across processes, and the data code it runs (the validation split,
+#: random windows).
+TRAINER = ("train.py", "distributed.py", "data/splits.py", "data/windows.py")
 
 
 def module_digest(path: Path) -> str:

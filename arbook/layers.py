@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from arbook.masks import causal_mask
+
 
 class MaskedLinear(nn.Linear):
     """``y = x @ (W * M).T + b`` with a fixed mask ``M`` of shape ``[out_features, in_features]``.
@@ -257,14 +259,6 @@ class KVCache:
         return 2 * batch * heads * self.length * head_size * self.kv.element_size()
 
 
-def causal_mask(queries: int, keys: int, device: torch.device | None = None) -> torch.Tensor:
-    """``[queries, keys]`` boolean: True where query ``i`` may attend to key ``j``. The queries
-    are the last ``queries`` of the ``keys`` positions, so query ``i`` sits at position
-    ``keys - queries + i`` and sees every key up to and including its own position."""
-    rows = torch.arange(keys - queries, keys, device=device)[:, None]
-    return torch.arange(keys, device=device)[None, :] <= rows
-
-
 class CausalSelfAttention(nn.Module):
     """Multi-head causal self-attention on ``[B, T, C]``: ``softmax(q k^T / sqrt(d) + mask) v``.
 
@@ -282,14 +276,16 @@ class CausalSelfAttention(nn.Module):
     """
 
     def __init__(
-        self, n_embd: int, n_head: int, dropout: float = 0.0, *, explicit: bool = False
+        self, embed_dim: int, num_heads: int, dropout: float = 0.0, *, explicit: bool = False
     ) -> None:
         super().__init__()
-        if n_embd % n_head:
-            raise ValueError(f"n_embd ({n_embd}) must be a multiple of n_head ({n_head})")
-        self.n_head, self.head_size = n_head, n_embd // n_head
-        self.qkv = nn.Linear(n_embd, 3 * n_embd)
-        self.proj = nn.Linear(n_embd, n_embd)
+        if embed_dim % num_heads:
+            raise ValueError(
+                f"embed_dim ({embed_dim}) must be a multiple of num_heads ({num_heads})"
+            )
+        self.num_heads, self.head_size = num_heads, embed_dim // num_heads
+        self.qkv = nn.Linear(embed_dim, 3 * embed_dim)
+        self.proj = nn.Linear(embed_dim, embed_dim)
         self.dropout = dropout
         self.resid_dropout = nn.Dropout(dropout)
         self.explicit = explicit
@@ -298,7 +294,9 @@ class CausalSelfAttention(nn.Module):
     def _heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         b, t, c = x.shape
         q, k, v = self.qkv(x).split(c, dim=2)
-        return tuple(z.view(b, t, self.n_head, self.head_size).transpose(1, 2) for z in (q, k, v))
+        return tuple(
+            z.view(b, t, self.num_heads, self.head_size).transpose(1, 2) for z in (q, k, v)
+        )
 
     def attention(self, x: torch.Tensor) -> torch.Tensor:
         """The attention weights ``[B, H, T, T]`` (rows sum to 1; zero above the diagonal)."""
@@ -308,7 +306,7 @@ class CausalSelfAttention(nn.Module):
     def _weights(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         scores = (q @ k.transpose(-2, -1)) / math.sqrt(self.head_size)
         if self.causal:
-            mask = causal_mask(q.shape[2], k.shape[2], q.device)
+            mask = causal_mask(q.shape[2], k.shape[2], device=q.device)
             scores = scores.masked_fill(~mask, float("-inf"))
         return scores.softmax(dim=-1)
 
@@ -326,6 +324,6 @@ class CausalSelfAttention(nn.Module):
         elif t == k.shape[2]:
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
         else:  # several new queries after cached ones: the mask is offset
-            mask = causal_mask(t, k.shape[2], x.device)
+            mask = causal_mask(t, k.shape[2], device=x.device)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
         return self.resid_dropout(self.proj(y.transpose(1, 2).reshape(b, t, c)))

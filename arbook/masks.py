@@ -134,11 +134,32 @@ def allowed(order: Sequence[int] | torch.Tensor) -> torch.Tensor:
 
 
 def causal_mask(
-    size: int, *, strict: bool = False, device: torch.device | None = None
+    queries: int,
+    keys: int | None = None,
+    *,
+    strict: bool = False,
+    device: torch.device | str | None = None,
 ) -> torch.Tensor:
-    """Lower-triangular boolean mask ``[size, size]``: position ``i`` may attend to ``j <= i``
-    (``j < i`` with ``strict=True``)."""
-    return torch.ones(size, size, dtype=torch.bool, device=device).tril(-1 if strict else 0)
+    """Boolean mask ``[queries, keys]`` of a causal model: True where query ``i`` may see key
+    ``j``.
+
+    The queries are the last ``queries`` of the ``keys`` positions: query ``i`` sits at position
+    ``keys - queries + i`` and sees every key up to and including its own position, or, with
+    ``strict=True``, only the keys strictly before it (the position itself excluded).
+
+    ``keys=None`` means ``keys = queries``: the square lower-triangular mask of one sequence,
+    ``j <= i`` (``j < i`` with ``strict=True``). With ``keys > queries`` the queries are the
+    newest positions after ``keys - queries`` earlier ones, as when new queries attend to a
+    key/value cache: ``causal_mask(2, 5)`` is the last two rows of ``causal_mask(5)``.
+    """
+    keys = queries if keys is None else keys
+    if queries < 0 or keys < queries:
+        raise ValueError(
+            f"a causal mask needs 0 <= queries <= keys, got {queries} queries and {keys} keys"
+        )
+    rows = torch.arange(keys - queries, keys, device=device)[:, None]
+    cols = torch.arange(keys, device=device)[None, :]
+    return cols < rows if strict else cols <= rows
 
 
 def expand_mask(mask: torch.Tensor, out_repeat: int = 1, in_repeat: int = 1) -> torch.Tensor:

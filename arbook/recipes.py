@@ -269,7 +269,7 @@ def _rnn(cell: str, hidden_size: int, **sizes: Any) -> Callable[[DatasetSpec], A
 
 
 def _gpt(
-    block_size: int | None, n_layer: int, n_head: int, n_embd: int, **options: Any
+    block_size: int | None, num_layers: int, num_heads: int, embed_dim: int, **options: Any
 ) -> Callable[[DatasetSpec], AutoregressiveModel]:
     """A GPT; ``block_size=None`` on images: one block covers a whole image (the start vector
     and the first ``H * W - 1`` pixels)."""
@@ -280,7 +280,13 @@ def _gpt(
         if spec.kind == "image":
             block = extra["length"] = spec.num_dims
         return GPT(
-            spec.num_classes, block, n_layer, n_head, n_embd, stop_index=spec.stop_index, **extra
+            spec.num_classes,
+            block_size=block,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            embed_dim=embed_dim,
+            stop_index=spec.stop_index,
+            **extra,
         )
 
     return build
@@ -527,7 +533,7 @@ def load_split(
 ) -> torch.Tensor | data.Windows:
     """A split of a data set in the shape ``model_name`` reads: images flattened for MADE,
     the logistic model and the sequence models (raster order);
-    names as one padded batch; a long text as :class:`~arbook.data.Windows` of ``length``
+    names as one padded batch; a long text as :class:`~arbook.data.windows.Windows` of ``length``
     symbols for training and consecutive windows of ``length`` for testing (default
     :data:`DEFAULT_WINDOW`); audio as random windows of ``length`` samples for training
     (default :data:`AUDIO_WINDOW`) and whole clips for testing."""
@@ -537,7 +543,7 @@ def load_split(
         return data.Windows(x, length or AUDIO_WINDOW) if split == "train" else x
     if spec.is_text and x.dim() == 1:
         length = length or DEFAULT_WINDOW
-        return data.TextWindows(x, length) if split == "train" else data.text_chunks(x, length)
+        return data.Windows(x, length) if split == "train" else data.text_chunks(x, length)
     return x.flatten(1) if model_name in FLAT_MODELS | SEQUENCE_MODELS else x
 
 

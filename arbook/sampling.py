@@ -21,8 +21,49 @@ The kept values are renormalised; everything else gets probability zero. See the
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    """How each conditional is reshaped before a value is drawn, validated once.
+
+    ``temperature``, ``top_k``, ``top_p`` and ``greedy`` as in the module docstring. Building
+    the object checks them and raises a ``TypeError``/``ValueError`` that names the bad one;
+    afterwards :meth:`filter`, :meth:`probs` and :meth:`draw` apply them without checking
+    again, which is what a generation loop calls at every position.
+    """
+
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float | None = None
+    greedy: bool = False
+
+    def __post_init__(self) -> None:
+        check_options(self.temperature, self.top_k, self.top_p)
+        if not isinstance(self.greedy, bool):
+            raise TypeError(f"greedy must be True or False, got {self.greedy!r}")
+
+    def filter(self, logits: torch.Tensor) -> torch.Tensor:
+        """Temperature, top-k and top-p applied to ``logits [..., K]`` (removed values are
+        ``-inf``): ``softmax`` of the result is the distribution sampled from."""
+        return _filter(logits, self.temperature, self.top_k, self.top_p)
+
+    def probs(self, logits: torch.Tensor) -> torch.Tensor:
+        """The distribution ``[..., K]`` each value is drawn from: the filtered softmax, or,
+        with ``greedy``, all the mass on the most probable value."""
+        if self.greedy:
+            return torch.nn.functional.one_hot(logits.argmax(dim=-1), logits.shape[-1]).float()
+        return self.filter(logits).softmax(dim=-1)
+
+    def draw(self, logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One value per row of ``logits [..., K]``, a ``LongTensor [...]`` (greedy takes the
+        most probable value and uses no random numbers)."""
+        if self.greedy:
+            return logits.argmax(dim=-1)
+        return draw(self.filter(logits).softmax(dim=-1), generator)
 
 
 def check_options(
@@ -56,9 +97,15 @@ def filter_logits(
 ) -> torch.Tensor:
     """Apply temperature, top-k and top-p to ``logits [..., K]``; removed values become ``-inf``.
 
-    ``softmax`` of the result is the distribution :func:`sample_logits` draws from.
+    ``softmax`` of the result is the distribution :func:`sample_logits` draws from
+    (:meth:`SamplingOptions.filter` with the options checked).
     """
-    check_options(temperature, top_k, top_p)
+    return SamplingOptions(temperature, top_k, top_p).filter(logits)
+
+
+def _filter(
+    logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None
+) -> torch.Tensor:
     logits = logits.float()
     scaled = logits / temperature
     if temperature < 1 and not torch.isfinite(scaled[torch.isfinite(logits)]).all():
@@ -96,17 +143,22 @@ def sample_logits(
     greedy: bool = False,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Draw one value per row of ``logits [..., K]``; returns a ``LongTensor [...]``.
+    """Draw one value per row of ``logits [..., K]``; returns a ``LongTensor [...]``
+    (:meth:`SamplingOptions.draw` with the options checked)."""
+    return SamplingOptions(temperature, top_k, top_p, greedy).draw(logits, generator)
+
+
+def draw(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One value per row of the distributions ``probs [..., K]``, a ``LongTensor [...]``.
 
     With a ``generator`` the draw happens on the generator's device, so the same seed gives
     the same values whether the model runs on a CPU or a GPU.
     """
-    if greedy:
-        check_options(temperature, top_k, top_p)
-        return logits.argmax(dim=-1)
-    probs = filter_logits(logits, temperature, top_k, top_p).softmax(dim=-1)
+    device = probs.device
     if generator is not None:
         probs = probs.to(generator.device)
     flat = probs.reshape(-1, probs.shape[-1])
-    draws = torch.multinomial(flat, 1, generator=generator).view(probs.shape[:-1])
-    return draws.to(logits.device)
+    return torch.multinomial(flat, 1, generator=generator).view(probs.shape[:-1]).to(device)
+
+
+__all__ = ["SamplingOptions", "check_options", "draw", "filter_logits", "sample_logits"]

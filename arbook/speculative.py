@@ -10,7 +10,8 @@ draft's, both after the same temperature, top-k and top-p
 
 1. the draft proposes ``d_1 .. d_k``, each ``d_i ~ q(. | x, d_<i)`` (``k`` cheap steps);
 2. the target computes ``p_i = p(. | x, d_1 .. d_i)`` for ``i = 0 .. k`` in one pass
-   (:meth:`arbook.models.gpt.GPT.extend_many`);
+   (:meth:`~arbook.models.sequence.SequenceModel.extend_many`: one pass for a GPT, ``k`` steps
+   for a model without a faster way);
 3. for ``i = 1 .. k`` in turn, ``d_i`` is accepted with probability
    ``min(1, p_{i-1}(d_i) / q_{i-1}(d_i))``; at the first rejection the symbol is drawn instead
    from the **residual** ``r(x) = max(0, p_{i-1}(x) - q_{i-1}(x)) / Z`` (:func:`residual`) and
@@ -41,12 +42,12 @@ price is speed, not exactness: as the batch grows, ``m`` tends to 1.
 with it, as in :meth:`~arbook.models.base.AutoregressiveModel.sample`, and sampling ends once
 every row has stopped.
 
-**Draft state.** After a round the draft must return to the accepted prefix. A
-:class:`~arbook.models.gpt.GPT` draft rolls its cache back
-(:meth:`~arbook.models.gpt.GPT.rollback`); :class:`~arbook.models.rnn.CharRNN` and
-:class:`~arbook.models.rnn.Bigram` keep the state of each step (their ``extend`` leaves the
-state it is given untouched); any other sequence model is re-read from the prompt with
-``prefill``, which is exact but slow.
+**Returning to the accepted prefix.** After a round both models must forget the rejected
+proposals. Each model says how (:attr:`~arbook.models.sequence.SequenceModel.state_rollback`):
+a model whose ``extend`` leaves old states untouched (the RNNs, the bigram) goes back to the
+state it had after the last accepted symbol; a GPT cuts its caches
+(:meth:`~arbook.models.gpt.GPT.rollback`); any other sequence model reads the accepted prefix
+again with ``prefill``, which is exact but slow.
 
 Chapter "Transformers and GPT".
 """
@@ -59,13 +60,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from arbook.models.base import check_count, evaluating
-from arbook.models.gpt import GPT
-from arbook.models.rnn import Bigram, CharRNN
 from arbook.models.sequence import SequenceModel
-from arbook.sampling import check_options, filter_logits
+from arbook.sampling import SamplingOptions, draw
 
 
 @dataclass(frozen=True)
@@ -94,7 +92,7 @@ def residual(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
 
 
 def speculative_sample(
-    target: GPT,
+    target: SequenceModel,
     draft: SequenceModel,
     n: int,
     *,
@@ -120,15 +118,11 @@ def speculative_sample(
     The same ``generator`` seed gives the same samples. See the module docstring for the
     algorithm and why it is exact at any batch size.
     """
-    if not isinstance(target, GPT):
-        raise TypeError(
-            "target must be a GPT (it scores k proposals in one pass with extend_many), "
-            f"got {type(target).__name__}"
-        )
-    if not isinstance(draft, SequenceModel):
-        raise TypeError(
-            f"draft must be a SequenceModel with prefill/extend, got {type(draft).__name__}"
-        )
+    for role, model in (("target", target), ("draft", draft)):
+        if not isinstance(model, SequenceModel):
+            raise TypeError(
+                f"{role} must be a SequenceModel with prefill/extend, got {type(model).__name__}"
+            )
     if draft.num_classes != target.num_classes:
         raise ValueError(
             f"the draft has {draft.num_classes} symbols but the target {target.num_classes}; "
@@ -142,36 +136,19 @@ def speculative_sample(
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k (symbols proposed per round) must be a positive integer, got {k!r}")
     n = check_count(n)
-    check_options(temperature, top_k, top_p)
+    options = SamplingOptions(temperature, top_k, top_p, greedy)
+    prompt = target.check_prefix(prompt, n, name="prompt")
     length = target.event_shape[0] if length is None else length
     if isinstance(length, bool) or not isinstance(length, int) or length < 0:
         raise ValueError(f"length must be a non-negative integer, got {length!r}")
-    opts = dict(temperature=temperature, top_k=top_k, top_p=top_p, greedy=bool(greedy))
     with ExitStack() as stack:
         for model in (target, draft):
             if model.training:  # switching modes walks every module: only when needed
                 stack.enter_context(evaluating(model))
         stack.enter_context(torch.inference_mode())
-        x, info = _generate(target, draft, n, k, length, prompt, opts, generator)
+        x, info = _generate(target, draft, n, k, length, prompt, options, generator)
     x = x.clone()
     return (x, info) if stats else x
-
-
-def _probs(logits: torch.Tensor, opts: dict[str, Any]) -> torch.Tensor:
-    """The distribution each position is sampled from: filtered softmax, or one-hot argmax."""
-    if opts["greedy"]:
-        return F.one_hot(logits.argmax(dim=-1), logits.shape[-1]).float()
-    return filter_logits(logits, opts["temperature"], opts["top_k"], opts["top_p"]).softmax(-1)
-
-
-def _draw(probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """One symbol per row of ``probs [..., K]`` (drawn on the generator's device, as
-    :func:`arbook.sampling.sample_logits` does)."""
-    device = probs.device
-    if generator is not None:
-        probs = probs.to(generator.device)
-    flat = probs.reshape(-1, probs.shape[-1])
-    return torch.multinomial(flat, 1, generator=generator).view(probs.shape[:-1]).to(device)
 
 
 def _uniform(shape: tuple[int, ...], device: torch.device, generator: torch.Generator | None):
@@ -180,17 +157,16 @@ def _uniform(shape: tuple[int, ...], device: torch.device, generator: torch.Gene
 
 
 def _generate(
-    target: GPT,
+    target: SequenceModel,
     draft: SequenceModel,
     n: int,
     k: int,
     length: int,
-    prompt: torch.Tensor | None,
-    opts: dict[str, Any],
+    prompt: torch.Tensor,
+    options: SamplingOptions,
     generator: torch.Generator | None,
 ) -> tuple[torch.Tensor, SpeculativeStats]:
     device = target.device
-    prompt = target._check_prompt(prompt, n)
     stop = target.stop_index
     start = prompt.shape[1]
     total = start + length
@@ -217,8 +193,8 @@ def _generate(
             count["draft_calls"] += 1
         dstates, qs, ds = [dstate], [], []  # dstates[i]: the draft has read i proposals
         for i in range(kk):
-            q = _probs(q_logits, opts)
-            d = _draw(q, generator)
+            q = options.probs(q_logits)
+            d = draw(q, generator)
             qs.append(q)
             ds.append(d)
             if i + 1 < kk:
@@ -233,7 +209,7 @@ def _generate(
             p_logits = out if pending is not None else torch.cat([p_first[:, None], out], dim=1)
         else:
             p_logits = p_first[:, None]
-        p = _probs(p_logits, opts)  # [n, kk + 1, K]: p_0 .. p_kk
+        p = options.probs(p_logits)  # [n, kk + 1, K]: p_0 .. p_kk
         # -- accept or reject ------------------------------------------------------------------
         active = ~finished
         if kk:
@@ -249,10 +225,10 @@ def _generate(
             accepted = torch.zeros(n, dtype=torch.long, device=device)
         cut = int(accepted[active].min())  # every row keeps d_1 .. d_cut
         if cut < kk:  # some row rejected d_{cut+1}: its symbol comes from the residual
-            y = _draw(residual(p[:, cut], q[:, cut]), generator)
+            y = draw(residual(p[:, cut], q[:, cut]), generator)
             y = torch.where(accepted > cut, d[:, cut], y)
         else:  # every row accepted everything: a bonus symbol from p_kk
-            y = _draw(p[:, kk], generator)
+            y = draw(p[:, kk], generator)
         new = torch.cat([d[:, :cut], y[:, None]], dim=1)  # [n, m], m = cut + 1
         if stop is not None:
             new = torch.where(finished[:, None], torch.full_like(new, stop), new)
@@ -268,6 +244,8 @@ def _generate(
             break
         # -- both models return to x[:, :pos - 1]; y is read at the start of the next round --
         keep = pos - 1
+        if target.state_rollback == "replay":
+            count["target_calls"] += 1
         tstate = target.rollback(tstate, keep, x[:, :keep])
         dstate = _restore(draft, dstates, ds, cut, keep, x, count)
         pending = x[:, keep]
@@ -299,12 +277,11 @@ def _restore(
     if cut == len(dstates):  # all proposals kept: read the last one too
         count["draft_calls"] += 1
         return draft.extend(ds[-1], dstates[-1])[1]
-    if isinstance(draft, GPT):
-        return draft.rollback(dstates[-1], keep, x[:, :keep])
-    if isinstance(draft, (CharRNN, Bigram)):
+    if draft.state_rollback == "persistent":
         return dstates[cut]
-    count["draft_calls"] += 1
-    return draft.prefill(x[:, :keep])[1]
+    if draft.state_rollback == "replay":
+        count["draft_calls"] += 1
+    return draft.rollback(dstates[-1], keep, x[:, :keep])
 
 
 __all__ = ["SpeculativeStats", "residual", "speculative_sample"]

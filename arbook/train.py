@@ -1,43 +1,39 @@
-"""Training by maximum likelihood, evaluation in nats and bits/dim, and checkpoints.
+"""Training by maximum likelihood, and evaluation in nats and bits/dim.
 
 :func:`fit` minimises ``model.loss`` (the mean negative log-likelihood per example, in nats)
 with Adam, measures the exact NLL on a validation split carved from the training data, stops
 early when it stops improving and restores the best weights. :func:`evaluate` reports the
-exact test NLL. :func:`save` and :func:`load` write and read checkpoints that carry the model's
-configuration, so a checkpoint rebuilds its model without the code that trained it.
+exact test NLL. Trained models are saved and loaded by :mod:`arbook.checkpoint`.
 Chapter "Training by maximum likelihood".
 
 The same :func:`fit` trains on several GPUs (or machines) when ``torchrun`` starts one process
-per GPU: each process reads its own share of every epoch, DistributedDataParallel averages the
-gradients, so a step sees ``batch_size x processes`` examples, and every process takes the same
-decisions (validation, early stopping, time limit) and ends with the same weights.
+per GPU (:mod:`arbook.distributed`): each process reads its own share of every epoch,
+DistributedDataParallel averages the gradients, so a step sees ``batch_size x processes``
+examples, and every process takes the same decisions (validation, early stopping, time limit)
+and ends with the same weights.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import inspect
 import math
 import os
 import time
 from dataclasses import asdict, dataclass, field, fields
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from arbook import fitcache, runtime
-from arbook.data import Windows, split_validation
+from arbook import distributed, fitcache, runtime
+from arbook.data.splits import split_validation
+from arbook.data.windows import Windows
 from arbook.metrics import bits_per_dim
-from arbook.models import REGISTRY, AutoregressiveModel
+from arbook.models import AutoregressiveModel
 from arbook.models.base import evaluating
-from arbook.runtime import World, atomic_write
-
-CHECKPOINT_FORMAT = "arbook-checkpoint"
-CHECKPOINT_VERSION = 1
+from arbook.runtime import World
 
 
 @dataclass(frozen=True)
@@ -268,11 +264,11 @@ def fit(
     """Train ``model`` by maximum likelihood and return the :class:`History`.
 
     Args:
-        train_data: ``[N, *event_shape]`` training examples, or :class:`~arbook.data.Windows`
-            over a long text or a set of clips (each batch is random windows of it). Unless
-            ``val_data`` is given, a fraction ``config.val_fraction`` of them (of a text: its
-            end; of clips: the last ones) is held out for validation, so early stopping never
-            sees the test split.
+        train_data: ``[N, *event_shape]`` training examples, or
+            :class:`~arbook.data.windows.Windows` over a long text or a set of clips (each batch
+            is random windows of it). Unless ``val_data`` is given, a fraction
+            ``config.val_fraction`` of them (of a text: its end; of clips: the last ones) is held
+            out for validation, so early stopping never sees the test split.
         config: the settings (:class:`FitConfig`; default: ``FitConfig()``), for example a
             recipe's ``recipe.fit``.
         val_data: ``[N, *event_shape]`` validation examples (instead of a held-out fraction).
@@ -343,7 +339,7 @@ def _fit(
             train_data, val_data = split_validation(train_data, c.val_fraction, seed=seed)
     model.check_data(train_data.codes.view(1, -1) if windows else train_data)  # all of it
     model.check_data(val_data)
-    team = _join_processes(model)
+    team = distributed.join_processes(model)
     dev = model.device
     train_data = train_data.to(dev)
     # Under torchrun each process reads an equal share of every epoch (the same number of steps
@@ -361,7 +357,9 @@ def _fit(
         # Before the weight average and the best weights are copied: DDP starts every process
         # from rank 0's weights.
         step_module = nn.parallel.DistributedDataParallel(
-            _Objective(model), device_ids=[dev.index] if cuda else None, **_NO_BUFFER_SYNC
+            distributed.Objective(model),
+            device_ids=[dev.index] if cuda else None,
+            **distributed.NO_BUFFER_SYNC,
         )
         loss_fn = torch.compile(step_module) if c.compile else step_module
         comm = dev if torch.distributed.get_backend() == "nccl" else torch.device("cpu")
@@ -424,7 +422,7 @@ def _fit(
         while step < total_steps:
             perm = torch.randperm(len(train_data), generator=order_gen).to(dev)
             if team.size > 1:
-                perm = _share(perm, team)
+                perm = distributed.share(perm, team)
             for first in range(0, len(perm), batch_size):
                 if windows:
                     batch = train_data.sample(len(perm[first : first + batch_size]), window_gen)
@@ -451,12 +449,12 @@ def _fit(
                 out_of_time = max_seconds is not None and time.perf_counter() - start >= max_seconds
                 if max_seconds is not None and team.size > 1:
                     # Clocks differ between processes: one out of time stops them all.
-                    out_of_time = _all_sum([float(out_of_time)], team, comm)[0] > 0
+                    out_of_time = distributed.all_sum([float(out_of_time)], team, comm)[0] > 0
                 if step % eval_every == 0 or step == total_steps or out_of_time:
                     judged = model if averaged is None else _synced(averaged, model)
                     val = _validation_nll(judged, val_data, team, comm)
                     model.train()
-                    running, running_n, positions, busy = _all_sum(
+                    running, running_n, positions, busy = distributed.all_sum(
                         [running, running_n, positions, busy], team, comm
                     )
                     busy /= team.size  # the processes step together: their mean busy time
@@ -510,67 +508,6 @@ def _fit(
     return history
 
 
-class _Objective(nn.Module):
-    """``model.loss`` as a module's forward, so that DistributedDataParallel runs it and
-    averages the gradients of the model's parameters over the processes."""
-
-    def __init__(self, model: AutoregressiveModel) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.loss(x)
-
-
-# Buffers (masks, orders) are fixed or change the same way in every process; broadcasting
-# them before every step would send every mask at every step. Newer PyTorch spells it
-# ``forward_sync_buffers``.
-_NO_BUFFER_SYNC = (
-    {"forward_sync_buffers": False}
-    if "forward_sync_buffers"
-    in inspect.signature(nn.parallel.DistributedDataParallel.__init__).parameters
-    else {"broadcast_buffers": False}
-)
-
-
-def _join_processes(model: nn.Module) -> World:
-    """This process's place among those ``torchrun`` started; joins the process group (NCCL
-    for a model on CUDA, else gloo) unless it exists, and puts a CUDA model on its own GPU."""
-    team = runtime.world()
-    if team.size == 1:
-        return team
-    dist = torch.distributed
-    if not dist.is_available():
-        raise RuntimeError(
-            f"started as one of {team.size} processes (WORLD_SIZE), but this PyTorch has no "
-            "torch.distributed"
-        )
-    if model.device.type == "cuda" and "LOCAL_RANK" in os.environ:
-        own = runtime.device("cuda")
-        model.to(own)  # in place: the caller's model is the one on the process's GPU
-        torch.cuda.set_device(own)
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if model.device.type == "cuda" else "gloo")
-    return runtime.world()
-
-
-def _share(perm: torch.Tensor, team: World) -> torch.Tensor:
-    """Process ``team.rank``'s share of the epoch order ``perm``: every ``team.size``-th index,
-    after repeating the first ones so the shares have equal lengths (as DistributedSampler)."""
-    share = math.ceil(len(perm) / team.size)
-    repeats = math.ceil(share * team.size / len(perm))
-    return perm.repeat(repeats)[: share * team.size][team.rank :: team.size]
-
-
-def _all_sum(values: list[float], team: World, comm: torch.device) -> list[float]:
-    """``values`` summed over the processes (unchanged in a single process)."""
-    if team.size == 1:
-        return values
-    total = torch.tensor(values, dtype=torch.float64, device=comm)
-    torch.distributed.all_reduce(total)
-    return total.tolist()
-
-
 def _validation_nll(
     model: AutoregressiveModel, data: torch.Tensor, team: World, comm: torch.device
 ) -> float:
@@ -580,7 +517,7 @@ def _validation_nll(
         return evaluate(model, data).nll_nats
     part = data[team.rank :: team.size]
     total = _nll_sum(model, part)[0] if len(part) else 0.0
-    total, count = _all_sum([total, float(len(part))], team, comm)
+    total, count = distributed.all_sum([total, float(len(part))], team, comm)
     return total / count
 
 
@@ -600,141 +537,3 @@ def _synced(averaged: torch.optim.swa_utils.AveragedModel, model: nn.Module) -> 
         for mine, theirs in zip(averaged.module.buffers(), model.buffers(), strict=True):
             mine.copy_(theirs)
     return averaged.module
-
-
-# -- checkpoints ---------------------------------------------------------------------------------
-
-
-def save(
-    model: AutoregressiveModel, path: str | os.PathLike, metadata: dict[str, Any] | None = None
-) -> Path:
-    """Write a checkpoint (model name, configuration, weights, ``metadata``) atomically.
-
-    The file is written to a temporary name in the same folder and renamed into place, so a
-    crash never leaves a half-written checkpoint at ``path``.
-    """
-    name = type(model).__name__
-    if REGISTRY.get(name) is not type(model):
-        raise TypeError(
-            f"{name} is not a registered arbook model; known: {', '.join(sorted(REGISTRY))}"
-        )
-    metadata = _plain_metadata(metadata or {})
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "version": CHECKPOINT_VERSION,
-        "model": name,
-        "config": model.config,
-        "state_dict": {
-            k: v.detach().cpu() if isinstance(v, torch.Tensor) else v
-            for k, v in model.state_dict().items()
-        },
-        "metadata": metadata,
-    }
-    return atomic_write(path, lambda fh: torch.save(payload, fh))
-
-
-def _plain_metadata(metadata: Any) -> dict[str, Any]:
-    """``metadata`` as the plain values a checkpoint can hold and :func:`load` reads back with
-    ``weights_only=True``: ``None``, booleans, numbers, strings, tensors, and lists, tuples and
-    string-keyed dicts of them. NumPy scalars and arrays become Python numbers and tensors, and
-    paths strings; anything else is a ``TypeError`` that names the entry, before any file is
-    written."""
-    import numpy as np
-
-    def plain(value: Any, where: str) -> Any:
-        if value is None or type(value) in (bool, int, float, str):
-            return value
-        if isinstance(value, np.generic):  # (np.float64 is also a float: test it first)
-            return value.item()
-        for plain_type in (int, float, str):  # subclasses (enums, ...) as their plain type
-            if isinstance(value, plain_type):
-                return plain_type(value)
-        if isinstance(value, torch.Tensor):
-            return value.detach().cpu()
-        if isinstance(value, np.ndarray):
-            return torch.from_numpy(value.copy())
-        if isinstance(value, os.PathLike):
-            return os.fspath(value)
-        if isinstance(value, (list, tuple)):
-            return type(value)(plain(v, f"{where}[{k}]") for k, v in enumerate(value))
-        if isinstance(value, dict):
-            bad = [k for k in value if not isinstance(k, str)]
-            if bad:
-                raise TypeError(f"checkpoint metadata keys must be strings: {where} has {bad[0]!r}")
-            return {k: plain(v, f"{where}[{k!r}]") for k, v in value.items()}
-        raise TypeError(
-            f"checkpoint metadata {where} is a {type(value).__name__}; a checkpoint holds only "
-            "None, booleans, numbers, strings, tensors and lists or dicts of them (convert it, "
-            "for example with str())"
-        )
-
-    if not isinstance(metadata, dict):
-        raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
-    return plain(metadata, "metadata")
-
-
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Read and check a checkpoint file (safely: ``weights_only=True``); returns its contents."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    with open(path, "rb") as fh:
-        head = fh.read(4)
-    if head != b"PK\x03\x04":  # torch.save writes a zip archive
-        raise ValueError(
-            f"{path} is not an arbook checkpoint: it is not a file written by torch.save"
-        )
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        # (PyTorch's own message suggests weights_only=False, which would run any code the
-        # file holds: never the advice to give about a file of unknown origin.)
-        raise ValueError(
-            f"{path} is not a readable arbook checkpoint: it is damaged (truncated?) or holds "
-            "more than weights and plain values"
-        ) from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not an arbook checkpoint (no '{CHECKPOINT_FORMAT}' header)")
-    if payload.get("version") != CHECKPOINT_VERSION:
-        raise ValueError(
-            f"{path} has checkpoint version {payload.get('version')!r}; this arbook reads version {CHECKPOINT_VERSION}"
-        )
-    missing = {"model", "config", "state_dict", "metadata"} - payload.keys()
-    if missing:
-        raise ValueError(f"{path} is missing {', '.join(sorted(missing))}")
-    return payload
-
-
-def load(path: str | os.PathLike, device: torch.device | str | None = None) -> AutoregressiveModel:
-    """Rebuild a model from a checkpoint written by :func:`save`, in evaluation mode.
-
-    The checkpoint's metadata is available as ``model.checkpoint_metadata``.
-    """
-    payload = load_checkpoint(path)
-    name = payload["model"]
-    if name not in REGISTRY:
-        raise ValueError(
-            f"{path} holds an unknown model {name!r}; known: {', '.join(sorted(REGISTRY))}"
-        )
-    try:
-        model = REGISTRY[name](**payload["config"])
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"{path}: cannot build {name} from its stored configuration: {exc}"
-        ) from None
-    try:
-        state = dict(payload["state_dict"])
-        for k, v in model.state_dict().items():  # extra state newer than the checkpoint
-            if k.endswith("_extra_state"):
-                state.setdefault(k, v)
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise ValueError(
-            f"{path}: the weights do not match the {name} configuration: {exc}"
-        ) from None
-    model.checkpoint_metadata = payload["metadata"]
-    if device is not None:
-        model.to(device)
-    return model.eval()

@@ -410,7 +410,7 @@ class SamplingExplorer(_Explorer):
     @torch.no_grad()
     def compute(self) -> None:
         """Generate the text for the current controls (no drawing); bad input raises."""
-        from arbook.sampling import check_options, filter_logits
+        from arbook.sampling import SamplingOptions
 
         model, stop = self.model, self.model.stop_index
         prompt = self.prompt.value
@@ -421,7 +421,7 @@ class SamplingExplorer(_Explorer):
                 "so the text would already be finished"
             )
         opts = self.options()
-        check_options(**opts)
+        options = SamplingOptions(**opts)  # checked once, applied to every step below
         seen: list[tuple[int, torch.Tensor]] = []
         # The model's own sampler draws the text; on_step shows each conditional on the way.
         out = model.sample(
@@ -439,7 +439,7 @@ class SamplingExplorer(_Explorer):
                 position=position,
                 prefix=self.vocab.decode(tokens[:position]),
                 probs=logits.double().softmax(-1),
-                filtered=filter_logits(logits, **opts).double().softmax(-1),
+                filtered=options.filter(logits).double().softmax(-1),
                 chosen=tokens[position],
                 symbol=self.vocab.symbols[tokens[position]],
             )

@@ -44,9 +44,13 @@ TINY_MODELS = {
     "gru-stop-marker": lambda: CharRNN(3, 8, 2, cell="gru", length=4, stop_index=2),
     "rnn-stop-marker": lambda: CharRNN(3, 8, cell="rnn", length=4, stop_index=1),
     "bigram-stop-marker": lambda: Bigram(3, length=4, stop_index=0),
-    "gpt-3-symbols": lambda: GPT(3, 4, 2, 2, 8, length=4),
-    "gpt-binary-sliding": lambda: GPT(2, 3, 1, 2, 8, length=5, stride=1),
-    "gpt-stop-marker": lambda: GPT(3, 8, 1, 2, 8, length=4, stop_index=0),
+    "gpt-3-symbols": lambda: GPT(3, block_size=4, num_layers=2, num_heads=2, embed_dim=8, length=4),
+    "gpt-binary-sliding": lambda: GPT(
+        2, block_size=3, num_layers=1, num_heads=2, embed_dim=8, length=5, stride=1
+    ),
+    "gpt-stop-marker": lambda: GPT(
+        3, block_size=8, num_layers=1, num_heads=2, embed_dim=8, length=4, stop_index=0
+    ),
     "wavenet-3-levels": lambda: WaveNet(3, 4, 6, layers_per_block=2, blocks=2, length=4),
     "wavenet-binary-kernel-3": lambda: WaveNet(
         2, 4, 6, layers_per_block=2, blocks=1, kernel_size=3, length=5

@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from arbook import data
+from arbook.data import fashion
 
 SPLIT_SIZES = {"train": 6, "test": 4}
 
@@ -57,7 +58,7 @@ def offline(tmp_path, monkeypatch):
     """No data anywhere but where a test puts it: no ARBOOK_DATA, an empty Debian folder, an
     empty cache, and a network that refuses every connection."""
     monkeypatch.delenv("ARBOOK_DATA", raising=False)
-    monkeypatch.setattr(data, "FASHION_MNIST_DEBIAN", tmp_path / "debian")
+    monkeypatch.setattr(fashion, "FASHION_MNIST_DEBIAN", tmp_path / "debian")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
     def no_network(url, *args, **kwargs):
@@ -98,18 +99,18 @@ def test_reads_arbook_data_and_debian_in_order(offline, monkeypatch):
 
     # Debian's folder is used where neither is set.
     monkeypatch.delenv("ARBOOK_DATA")
-    debian_images, _ = write_split(data.FASHION_MNIST_DEBIAN, "test", gzipped=True)
+    debian_images, _ = write_split(fashion.FASHION_MNIST_DEBIAN, "test", gzipped=True)
     assert torch.equal(data.fashion_mnist("test", 256), torch.from_numpy(debian_images.astype(int)))
 
 
 def test_repeated_calls_are_cached_and_independent(offline):
     write_split(offline, "train")
-    data._read_idx_cached.cache_clear()
+    fashion._read_idx_cached.cache_clear()
     first = data.fashion_mnist("train", 256, folder=offline)
     first.zero_()  # the caller owns its tensor: this must not reach the cache
     again = data.fashion_mnist("train", 256, folder=offline)
     assert again.sum() > 0
-    assert data._read_idx_cached.cache_info().hits == 2  # images and labels
+    assert fashion._read_idx_cached.cache_info().hits == 2  # images and labels
 
 
 def test_bad_arguments(offline):
@@ -171,7 +172,7 @@ def test_missing_data_says_how_to_get_it(offline, monkeypatch):
     for needed in [
         str(offline / "mine"),  # every place searched
         str(offline / "env"),
-        str(data.FASHION_MNIST_DEBIAN),
+        str(fashion.FASHION_MNIST_DEBIAN),
         "apt-get install dataset-fashion-mnist",
         "ARBOOK_DATA=/path/to/folder",
         "train-images-idx3-ubyte",
@@ -217,7 +218,7 @@ def gz_files(split: str) -> dict[str, bytes]:
 def test_download_checks_and_caches(offline, monkeypatch, env):
     files = gz_files("test")
     monkeypatch.setattr(
-        data, "FASHION_MNIST_MD5", {k: hashlib.md5(v).hexdigest() for k, v in files.items()}
+        fashion, "FASHION_MNIST_MD5", {k: hashlib.md5(v).hexdigest() for k, v in files.items()}
     )
     if env:
         monkeypatch.setenv("ARBOOK_DATA", str(offline / "env"))
@@ -244,7 +245,7 @@ def test_download_with_a_wrong_checksum_is_deleted(offline, monkeypatch):
     files = gz_files("test")
     checksums = {k: hashlib.md5(v).hexdigest() for k, v in files.items()}
     checksums["t10k-labels-idx1-ubyte.gz"] = "0" * 32  # what the bytes served are not
-    monkeypatch.setattr(data, "FASHION_MNIST_MD5", checksums)
+    monkeypatch.setattr(fashion, "FASHION_MNIST_MD5", checksums)
     serve(monkeypatch, files)
     with pytest.raises(
         ValueError,
@@ -259,7 +260,7 @@ def test_download_with_a_wrong_checksum_is_deleted(offline, monkeypatch):
 # -- the real data, where Debian's package is installed ---------------------------------------------
 
 DEBIAN_HAS_IT = all(
-    (data.FASHION_MNIST_DEBIAN / f"{name}.gz").is_file()
+    (fashion.FASHION_MNIST_DEBIAN / f"{name}.gz").is_file()
     for pair in data.FASHION_MNIST_FILES.values()
     for name in pair
 )
@@ -267,17 +268,17 @@ DEBIAN_HAS_IT = all(
 
 @pytest.mark.skipif(
     not DEBIAN_HAS_IT,
-    reason=f"Debian's dataset-fashion-mnist package is not installed ({data.FASHION_MNIST_DEBIAN})",
+    reason=f"Debian's dataset-fashion-mnist package is not installed ({fashion.FASHION_MNIST_DEBIAN})",
 )
 def test_real_fashion_mnist():
     for split, n in [("train", 60000), ("test", 10000)]:
         images, labels = data.fashion_mnist(
-            split, folder=data.FASHION_MNIST_DEBIAN, return_labels=True
+            split, folder=fashion.FASHION_MNIST_DEBIAN, return_labels=True
         )
         assert images.shape == (n, 28, 28) and images.dtype == torch.long
         assert images.min() == 0 and images.max() == 1
         assert 0.25 < images.float().mean() < 0.4  # about 31% of the pixels are on
         assert torch.equal(torch.bincount(labels, minlength=10), torch.full((10,), n // 10))
-    raw = data.fashion_mnist("test", 256, folder=data.FASHION_MNIST_DEBIAN)
+    raw = data.fashion_mnist("test", 256, folder=fashion.FASHION_MNIST_DEBIAN)
     assert raw.min() == 0 and raw.max() == 255
     assert torch.equal((raw >= 128).long(), images)

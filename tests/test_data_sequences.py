@@ -36,7 +36,7 @@ def test_text_chunks_and_windows():
     assert chunks.shape == (10, 10) and torch.equal(chunks.flatten(), codes[:100])
     with pytest.raises(ValueError, match="windows of 200"):
         data.text_chunks(codes, 200)
-    windows = data.TextWindows(codes, 10)
+    windows = data.Windows(codes, 10)
     assert len(windows) == 10
     train, val = windows.split(0.2)
     assert len(train.codes) == 82 and val.shape == (2, 10)
@@ -45,7 +45,7 @@ def test_text_chunks_and_windows():
     b = windows.sample(4, torch.Generator().manual_seed(0))
     assert torch.equal(a, b) and a.max() <= 102
     with pytest.raises(ValueError, match="LongTensor"):
-        data.TextWindows(codes.float(), 5)
+        data.Windows(codes.float(), 5)
 
 
 def test_shakespeare_vocab_covers_the_held_out_text():

@@ -101,7 +101,7 @@ def _worker(out: Path) -> None:
     # times faster): every process must stop at the same step, or the next gradient exchange hangs.
     text = data.CharVocab("abcdefgh ").encode("abc def gha bad hag " * 40)
     torch.manual_seed(20 + rank)
-    model = GPT(9, 16, 1, 2, 16)
+    model = GPT(9, block_size=16, num_layers=1, num_heads=2, embed_dim=16)
     seen = _record(model)
     if rank == 1:
         arbook.train.time = types.SimpleNamespace(perf_counter=lambda: 1e6 * time.perf_counter())
@@ -167,14 +167,14 @@ def test_world_from_torchrun_variables(monkeypatch):
 
 @pytest.mark.parametrize("n", [1, 5, 6, 7])
 def test_shares_of_an_epoch_are_equal_and_cover_it(n):
+    from arbook.distributed import share
     from arbook.runtime import World
-    from arbook.train import _share
 
     perm = torch.randperm(n)
-    shares = [_share(perm, World(rank=r, size=3)) for r in range(3)]
+    shares = [share(perm, World(rank=r, size=3)) for r in range(3)]
     assert {len(s) for s in shares} == {math.ceil(n / 3)}
     assert set(torch.cat(shares).tolist()) == set(range(n))
-    assert _share(perm, World(rank=0, size=1)).tolist() == perm.tolist()
+    assert share(perm, World(rank=0, size=1)).tolist() == perm.tolist()
 
 
 @pytest.fixture(scope="module")

@@ -16,9 +16,9 @@ import torch
 from arbook import MADE, fit, load, save
 from arbook.audio import write_wav
 from arbook.checks import log_probs_of_all
+from arbook.files import atomic_write
 from arbook.models import Bigram, CharRNN, GatedPixelCNN, PixelCNN
 from arbook.models.sequence import SequenceModel
-from arbook.runtime import atomic_write
 from arbook.sampling import filter_logits, sample_logits
 from arbook.train import TrainingInterrupted
 

@@ -171,7 +171,9 @@ def test_a_flag_of_a_module_is_part_of_the_run(tmp_path):
     losses = {}
     for causal in (True, False):
         torch.manual_seed(0)
-        model = GPT(5, 8, 1, 1, 8).set_attention(causal=causal)
+        model = GPT(5, block_size=8, num_layers=1, num_heads=1, embed_dim=8).set_attention(
+            causal=causal
+        )
         history = fit(model, Windows(codes, 8), cache=tmp_path, max_steps=20, **SETTINGS)
         losses[causal] = history.train_loss[-1]
     assert len(list(tmp_path.glob("*.pt"))) == 2

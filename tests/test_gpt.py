@@ -9,15 +9,23 @@ import pytest
 import torch
 
 from arbook import checks, data, evaluate, fit, load, save
-from arbook.layers import CausalSelfAttention, KVCache, causal_mask
-from arbook.masks import allowed
+from arbook.layers import CausalSelfAttention, KVCache
+from arbook.masks import allowed, causal_mask
 from arbook.models import GPT
 
 
 def _model(block_size=8, stride=None, dropout=0.0, stop_index=None, num_classes=11):
     torch.manual_seed(0)
     model = GPT(
-        num_classes, block_size, 2, 2, 16, dropout, length=30, stride=stride, stop_index=stop_index
+        num_classes,
+        block_size=block_size,
+        num_layers=2,
+        num_heads=2,
+        embed_dim=16,
+        dropout=dropout,
+        length=30,
+        stride=stride,
+        stop_index=stop_index,
     )
     with torch.no_grad():
         for p in model.parameters():
@@ -63,14 +71,14 @@ def test_whole_model_explicit_equals_sdpa():
 
 
 def test_bad_configurations():
-    with pytest.raises(ValueError, match="multiple of n_head"):
-        GPT(10, 8, 1, 3, 16)
+    with pytest.raises(ValueError, match="multiple of num_heads"):
+        GPT(10, block_size=8, num_layers=1, num_heads=3, embed_dim=16)
     with pytest.raises(ValueError, match="stride"):
-        GPT(10, 8, 1, 2, 16, stride=9)
+        GPT(10, block_size=8, num_layers=1, num_heads=2, embed_dim=16, stride=9)
     with pytest.raises(ValueError, match="dropout"):
-        GPT(10, 8, 1, 2, 16, dropout=1.0)
+        GPT(10, block_size=8, num_layers=1, num_heads=2, embed_dim=16, dropout=1.0)
     with pytest.raises(ValueError, match="block_size"):
-        GPT(10, 0, 1, 2, 16)
+        GPT(10, block_size=0, num_layers=1, num_heads=2, embed_dim=16)
 
 
 @pytest.mark.parametrize("stride", [1, 3, 4, 8])
@@ -151,7 +159,7 @@ def test_removing_the_mask_fails_the_causality_check():
 
 
 def test_tied_embeddings_and_init():
-    model = GPT(20, 16, 3, 2, 32)
+    model = GPT(20, block_size=16, num_layers=3, num_heads=2, embed_dim=32)
     x = torch.randint(20, (1, 5))
     # the output layer is the input embedding: changing the embedding changes the logits
     assert not any(n.endswith("head.weight") for n, _ in model.named_parameters())
@@ -167,7 +175,7 @@ def test_training_and_checkpoint(tmp_path):
     vocab = data.CharVocab("abcdefgh ")
     text = vocab.encode("abc def gha " * 200)
     torch.manual_seed(0)
-    model = GPT(len(vocab), 16, 2, 2, 32)
+    model = GPT(len(vocab), block_size=16, num_layers=2, num_heads=2, embed_dim=32)
     history = fit(
         model,
         data.Windows(text, 16),
@@ -200,7 +208,7 @@ def test_training_options_of_the_gpu_path_run_on_cpu(options):
     vocab = data.CharVocab("abcdefgh ")
     text = vocab.encode("abc def gha " * 100)
     torch.manual_seed(0)
-    model = GPT(len(vocab), 16, 1, 2, 16)
+    model = GPT(len(vocab), block_size=16, num_layers=1, num_heads=2, embed_dim=16)
     history = fit(
         model,
         data.Windows(text, 16),

@@ -93,7 +93,7 @@ def test_logistic_is_made_without_hidden_layers():
 
 def test_multiclass_inputs_are_one_hot():
     model = MADE(3, [6], num_classes=4)
-    assert model.encode(torch.tensor([[0, 3, 1]])).shape == (1, 3, 4)
+    assert model.features(torch.tensor([[0, 3, 1]])).shape == (1, 3, 4)
     assert model.hidden[0].in_features == 12
 
 

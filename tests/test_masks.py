@@ -93,6 +93,11 @@ def test_causal_mask_and_expand():
         [True, True, True],
     ]
     assert M.causal_mask(3, strict=True).sum() == 3
+    # two queries after three earlier positions: the last two rows of the square mask
+    assert torch.equal(M.causal_mask(2, 5), M.causal_mask(5)[3:])
+    assert torch.equal(M.causal_mask(2, 5, strict=True), M.causal_mask(5, strict=True)[3:])
+    with pytest.raises(ValueError, match="queries <= keys"):
+        M.causal_mask(3, 2)
     expanded = M.expand_mask(torch.tensor([[1.0, 0.0]]), out_repeat=2, in_repeat=3)
     assert expanded.tolist() == [[1, 1, 1, 0, 0, 0]] * 2
 

@@ -134,8 +134,8 @@ def test_bad_configurations_are_clear_errors():
     model = CharRNN(5, 8)
     with pytest.raises(ValueError, match="shape"):
         model(torch.zeros(2, 3, 4, dtype=torch.long))
-    with pytest.raises(ValueError, match="either given"):
-        model.sample(1, given=torch.zeros(1, 3, dtype=torch.long), num_given=1, length=2)
+    with pytest.raises(ValueError, match="not both"):
+        model.sample(1, prompt=torch.zeros(3, dtype=torch.long), prefix=torch.zeros(1, 3).long())
 
 
 def test_training_on_names_beats_the_bigram_and_survives_a_checkpoint(tmp_path):
@@ -157,7 +157,7 @@ def test_training_on_names_beats_the_bigram_and_survives_a_checkpoint(tmp_path):
 
 def test_fit_reads_random_windows_of_a_long_text():
     codes = torch.arange(2000) % 7
-    windows = data.TextWindows(codes, 16)
+    windows = data.Windows(codes, 16)
     batch = windows.sample(5, torch.Generator().manual_seed(0))
     assert batch.shape == (5, 16)
     assert ((batch[:, 1:] - batch[:, :-1]) % 7 == 1).all(), "windows are consecutive text"

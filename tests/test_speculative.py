@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from arbook.chain_rule import all_values
 from arbook.layers import KVCache
-from arbook.models import GPT, Bigram, CharRNN
+from arbook.models import GPT, Bigram, CharRNN, WaveNet
 from arbook.sampling import filter_logits
 from arbook.speculative import SpeculativeStats, residual, speculative_sample
 
@@ -26,17 +26,31 @@ def _sharpen(model):
 
 def _gpt(block_size=8, stride=None, num_classes=11, seed=0):
     torch.manual_seed(seed)
-    return _sharpen(GPT(num_classes, block_size, 2, 2, 16, length=30, stride=stride))
+    return _sharpen(
+        GPT(
+            num_classes,
+            block_size=block_size,
+            num_layers=2,
+            num_heads=2,
+            embed_dim=16,
+            length=30,
+            stride=stride,
+        )
+    )
 
 
 def _tiny(stop_index=None):
     """A target GPT over 3 symbols and three deliberately different drafts."""
     torch.manual_seed(0)
-    target = _sharpen(GPT(3, 4, 2, 2, 8, length=4, stop_index=stop_index))
+    target = _sharpen(
+        GPT(
+            3, block_size=4, num_layers=2, num_heads=2, embed_dim=8, length=4, stop_index=stop_index
+        )
+    )
     torch.manual_seed(1)
     drafts = {
         "bigram": _sharpen(Bigram(3, length=4)),
-        "gpt": _sharpen(GPT(3, 4, 1, 2, 8, length=4)),
+        "gpt": _sharpen(GPT(3, block_size=4, num_layers=1, num_heads=2, embed_dim=8, length=4)),
         "lstm": _sharpen(CharRNN(3, 8, cell="lstm", length=4)),
     }
     return target, drafts
@@ -213,6 +227,41 @@ def test_samples_follow_the_target(draft_name, k, options):
     assert 0.2 < sum(s.accepted for s in seen) / sum(s.proposed for s in seen) < 0.98
 
 
+@pytest.mark.parametrize("pair", ["lstm target, gpt draft", "gpt target, wavenet draft"])
+def test_any_sequence_model_is_a_target_or_a_draft(pair):
+    """The algorithm reads only the sequence-model interface: an LSTM target scores proposals
+    with the default ``extend_many`` (one step each) and returns by reading the prefix again;
+    a WaveNet draft, whose queues change in place, is read again after every round."""
+    target, drafts = _tiny()
+    if pair.startswith("lstm"):
+        target, draft = drafts["lstm"], drafts["gpt"]
+        assert (target.state_rollback, draft.state_rollback) == ("persistent", "rollback")
+    else:
+        torch.manual_seed(2)
+        draft = _sharpen(WaveNet(3, 4, 8, layers_per_block=2, blocks=1, length=4))
+        assert draft.state_rollback == "replay"
+    probs = _exact(target)
+    p_value, tv = _frequency_test(_speculative(target, draft, k=3), probs, 2400, 6, 3)
+    assert p_value > 1e-3 and tv < 1.5, (p_value, tv)
+
+
+def test_default_extend_many_and_rollback_agree_with_single_steps():
+    _, drafts = _tiny()
+    model = drafts["lstm"].eval()
+    x = torch.randint(3, (2, 7), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        _, state = model.prefill(x[:, :2])
+        many, state = model.extend_many(x[:, 2:6], state)
+        _, step = model.prefill(x[:, :2])
+        for i in range(2, 6):
+            logits, step = model.extend(x[:, i], step)
+            torch.testing.assert_close(many[:, i - 2], logits)
+        back = model.rollback(state, 4, x[:, :4])
+        torch.testing.assert_close(model.extend(x[:, 4], back)[0], model.prefill(x[:, :5])[0])
+        with pytest.raises(ValueError, match="pass history"):
+            model.rollback(state, 4)
+
+
 def test_samples_follow_the_target_at_batch_1_and_in_one_large_batch():
     target, drafts = _tiny()
     probs = _exact(target)
@@ -279,7 +328,7 @@ def test_greedy_equals_the_targets_greedy_continuation(draft_name):
 def test_a_draft_equal_to_the_target_is_always_accepted():
     target, _ = _tiny()
     torch.manual_seed(0)
-    copy = _sharpen(GPT(3, 4, 2, 2, 8, length=4))
+    copy = _sharpen(GPT(3, block_size=4, num_layers=2, num_heads=2, embed_dim=8, length=4))
     for draft in (target, copy):
         _, info = speculative_sample(target, draft, 3, k=4, length=25, stats=True)
         assert info.acceptance_rate == 1.0 and info.accepted == info.proposed
@@ -324,8 +373,8 @@ def test_prompt_and_lengths():
 def test_bad_inputs():
     target, drafts = _tiny()
     draft = drafts["bigram"]
-    with pytest.raises(TypeError, match="target must be a GPT"):
-        speculative_sample(draft, draft, 2)
+    with pytest.raises(TypeError, match="target must be a SequenceModel"):
+        speculative_sample(torch.nn.Linear(2, 2), draft, 2)
     with pytest.raises(TypeError, match="draft must be a SequenceModel"):
         speculative_sample(target, torch.nn.Linear(2, 2), 2)
     with pytest.raises(ValueError, match="share one vocabulary"):

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from arbook import MADE, LogisticAR, evaluate, fit, load, save
+from arbook.checkpoint import load_checkpoint
 from arbook.data import split_validation
-from arbook.train import FitConfig, load_checkpoint
+from arbook.train import FitConfig
 
 
 @pytest.fixture

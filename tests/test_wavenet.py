@@ -178,7 +178,7 @@ def test_training_on_tones_beats_uniform():
 
 
 def test_checkpoint_round_trip(tmp_path):
-    from arbook.train import load, save
+    from arbook.checkpoint import load, save
 
     torch.manual_seed(4)
     model = _scaled(WaveNet(16, 4, 8, layers_per_block=3, blocks=2, length=100))

@@ -8,11 +8,12 @@ A model is a ``torch.nn.Module`` that speaks integers:
 * ``model.log_prob(x)`` returns ``[B]``, the exact log-likelihood in nats (a sum over
   positions of the log of each conditional, by the chain rule);
 * ``model.sample(n, ...)`` draws values position by position in ``model.order`` from the
-  model's own conditionals, through :func:`arbook.sampling.sample_logits`.
+  model's own conditionals, reshaped by :class:`arbook.sampling.SamplingOptions`;
+  ``sample(n, prefix=...)`` keeps the values of the first positions and draws the rest.
 
-Subclasses implement two steps: :meth:`~AutoregressiveModel.encode` turns the integers into
+Subclasses implement two steps: :meth:`~AutoregressiveModel.features` turns the integers into
 per-position features ``[B, *event_shape, E]`` (one-hot vectors, embeddings) and
-:meth:`~AutoregressiveModel.decode` turns features into logits. Splitting them gives the
+:meth:`~AutoregressiveModel.network` turns features into logits. Splitting them gives the
 property checks in :mod:`arbook.checks` a differentiable input: the gradient of the logits at
 one position with respect to the features at another shows whether one depends on the other.
 ``forward`` validates its input first; :meth:`~AutoregressiveModel.logits` skips the checks
@@ -22,6 +23,8 @@ a model needs.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 from typing import Any
 
@@ -29,16 +32,39 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from arbook.sampling import check_options, sample_logits
+from arbook.sampling import SamplingOptions
 
 
 class AutoregressiveModel(nn.Module):
     """Base class: validation, exact ``log_prob`` and a position-by-position ``sample``.
 
-    ``config`` holds the constructor's arguments, so a checkpoint can rebuild the model.
+    ``config`` holds the arguments the model was built with, every parameter of its class's
+    constructor (sequences as lists), so ``type(model)(**model.config)`` builds the same
+    architecture and a checkpoint can rebuild the model. A default that the constructor
+    resolves (``None`` for "as wide as the residual stream") is recorded as resolved when the
+    model keeps the value under the parameter's own name (``model.dilation_channels``). Every
+    subclass gets this by constructing itself: the base class records the arguments of the
+    outermost ``__init__`` (:meth:`__init_subclass__`).
     """
 
     config: dict[str, Any]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" not in cls.__dict__:
+            return
+        init = cls.__dict__["__init__"]
+        signature = inspect.signature(init)
+
+        @functools.wraps(init)
+        def recording_init(self: AutoregressiveModel, *args: Any, **kw: Any) -> None:
+            init(self, *args, **kw)
+            if type(self).__init__ is recording_init:  # the class being built, not a parent
+                bound = signature.bind(self, *args, **kw)
+                bound.apply_defaults()
+                self.config = _config_of(bound, vars(self))
+
+        cls.__init__ = recording_init  # type: ignore[method-assign]
 
     def __init__(self, num_classes: int, event_shape: tuple[int, ...]) -> None:
         super().__init__()
@@ -72,7 +98,7 @@ class AutoregressiveModel(nn.Module):
     @property
     def dtype(self) -> torch.dtype:
         """The floating-point type of the weights (``float32``, or ``float64`` after
-        ``model.double()``): the type of the input features :meth:`encode` builds."""
+        ``model.double()``): the type of the input features :meth:`features` builds."""
         return next(self.parameters()).dtype
 
     def num_parameters(self) -> int:
@@ -95,17 +121,17 @@ class AutoregressiveModel(nn.Module):
                     total += param.numel()
         return total
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
         """Per-position input features ``[B, *event_shape, E]`` of valid data ``x``."""
         raise NotImplementedError
 
-    def decode(self, h: torch.Tensor) -> torch.Tensor:
+    def network(self, h: torch.Tensor) -> torch.Tensor:
         """Logits ``[B, *event_shape, K]`` from input features ``h [B, *event_shape, E]``."""
         raise NotImplementedError
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``[B, *event_shape, K]`` for valid data ``x`` (no input checks)."""
-        return self.decode(self.encode(x))
+        return self.network(self.features(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``[B, *event_shape, K]`` of data ``x``, after :meth:`check_data`."""
@@ -143,6 +169,7 @@ class AutoregressiveModel(nn.Module):
         self,
         n: int,
         *,
+        prefix: torch.Tensor | None = None,
         temperature: float = 1.0,
         top_k: int | None = None,
         top_p: float | None = None,
@@ -152,69 +179,93 @@ class AutoregressiveModel(nn.Module):
     ) -> torch.Tensor:
         """Draw ``n`` examples ``[n, *event_shape]``, one position at a time in ``self.order``.
 
-        ``temperature``, ``top_k``, ``top_p`` and ``greedy`` reshape each conditional as
-        described in :mod:`arbook.sampling`; with the defaults the samples follow the model
-        exactly. Pass a seeded ``generator`` for reproducible samples.
-
-        ``given=values, num_given=m`` keeps ``values`` at the first ``m`` positions of the order
-        and samples the rest (completions and prompts). Other ``model_options`` belong to a
-        particular model's sampler (such as ``use_cache``).
+        ``prefix`` (``[m]`` for every sample, or ``[n, m]``) holds the values of the first ``m``
+        positions of the order, ``x_order[0] .. x_order[m-1]``: they are kept, and the rest is
+        drawn from the model's conditionals given them (completions and prompts; see
+        :meth:`prefix_of`). ``temperature``, ``top_k``, ``top_p`` and ``greedy`` reshape each
+        conditional as described in :mod:`arbook.sampling` (checked once, as a
+        :class:`~arbook.sampling.SamplingOptions`); with the defaults the samples follow the model
+        exactly. Pass a seeded ``generator`` for reproducible samples. Other ``model_options``
+        belong to a particular model's sampler (such as ``use_cache``).
         """
-        check_options(temperature, top_k, top_p)
+        options = SamplingOptions(temperature, top_k, top_p, greedy)
         n = check_count(n)
-        opts = dict(
-            temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy, generator=generator
-        )
+        prefix = self.check_prefix(prefix, n)
         # Inference mode: no autograd bookkeeping at all, which matters when each step is a
         # handful of small operations. The samples are handed back as an ordinary tensor.
         with evaluating(self), torch.inference_mode():
-            x = self._generate(n, opts, **model_options)
+            x = self._generate(n, prefix, options, generator, **model_options)
         return x.clone()
+
+    def prefix_of(self, x: torch.Tensor, num_kept: int) -> torch.Tensor:
+        """``[B, num_kept]``: the values of ``x [B, *event_shape]`` at the first ``num_kept``
+        positions of the order, the ``prefix`` that :meth:`sample` continues."""
+        self.check_data(x)
+        if isinstance(num_kept, bool) or not isinstance(num_kept, int):
+            raise TypeError(f"num_kept must be an integer, got {num_kept!r}")
+        if not 0 <= num_kept <= self.num_dims:
+            raise ValueError(f"num_kept must be in [0, {self.num_dims}], got {num_kept}")
+        return x.reshape(len(x), self.num_dims)[:, self.order[:num_kept].to(x.device)]
+
+    def check_prefix(self, prefix: Any, n: int, name: str = "prefix") -> torch.Tensor:
+        """The ``prefix`` of :meth:`sample` as ``[n, m]`` on the model's device (``m = 0``
+        without one), or a clear error naming what is wrong with it (as ``name``)."""
+        if prefix is None:
+            return torch.zeros(n, 0, dtype=torch.long, device=self.device)
+        if not isinstance(prefix, torch.Tensor):
+            raise TypeError(f"{name} must be a LongTensor of values, got {type(prefix).__name__}")
+        if prefix.dim() == 1:
+            prefix = prefix.unsqueeze(0)
+        if prefix.dim() != 2 or prefix.shape[0] not in (1, n):
+            raise ValueError(
+                f"{name} must have shape [m] or [{n}, m] for {n} samples, got {list(prefix.shape)}"
+            )
+        limit = self.max_prefix
+        if limit is not None and prefix.shape[1] > limit:
+            raise ValueError(
+                f"{name} holds {prefix.shape[1]} values, but an example has only {limit} positions"
+            )
+        if prefix.shape[1]:
+            self.check_values(prefix)
+        return prefix.expand(n, -1).to(self.device)
+
+    @property
+    def max_prefix(self) -> int | None:
+        """The longest prefix :meth:`sample` continues: every position of a fixed-shape
+        example (sequence models take any length: ``None``)."""
+        return self.num_dims
 
     def _generate(
         self,
         n: int,
-        opts: dict[str, Any],
-        *,
-        given: torch.Tensor | None = None,
-        num_given: int = 0,
+        prefix: torch.Tensor,
+        options: SamplingOptions,
+        generator: torch.Generator | None,
         **model_options: Any,
     ) -> torch.Tensor:
-        """Sampling proper, with validated options. ``given [n, *event_shape]`` with
-        ``num_given`` keeps the values at positions ``order[:num_given]`` and samples the rest
-        (completions, prompts). Models with a cache or several orders override this."""
+        """Sampling proper, with checked arguments: keep ``prefix [n, m]`` at positions
+        ``order[:m]`` and draw the rest. Models with a cache or several orders override this."""
         if model_options:
             raise TypeError(
                 f"{type(self).__name__}.sample() got unexpected options {sorted(model_options)}"
             )
-        if given is None:
-            if num_given:
-                raise ValueError("num_given needs the given values")
-            x = torch.zeros(n, *self.event_shape, dtype=torch.long, device=self.device)
-        else:
-            self.check_data(given)
-            if len(given) != n:
-                raise ValueError(
-                    f"given holds {len(given)} examples, but {n} samples were asked for"
-                )
-            if (
-                isinstance(num_given, bool)
-                or not isinstance(num_given, int)
-                or not 0 <= num_given <= self.num_dims
-            ):
-                raise ValueError(
-                    f"num_given must be an integer in [0, {self.num_dims}], got {num_given!r}"
-                )
-            x = given.clone().to(self.device)
-            x.view(n, self.num_dims)[:, self.order[num_given:].to(x.device)] = 0
-        return self._fill(x, start=num_given, **opts)
+        x = torch.zeros(n, *self.event_shape, dtype=torch.long, device=self.device)
+        m = prefix.shape[1]
+        x.view(n, self.num_dims)[:, self.order[:m].to(x.device)] = prefix
+        return self._sample_positions(x, m, options, generator)
 
-    def _fill(self, x: torch.Tensor, start: int, **opts: Any) -> torch.Tensor:
-        """Generate positions ``order[start:]`` of ``x`` in place, recomputing the logits each step."""
+    def _sample_positions(
+        self,
+        x: torch.Tensor,
+        start: int,
+        options: SamplingOptions,
+        generator: torch.Generator | None,
+    ) -> torch.Tensor:
+        """Draw positions ``order[start:]`` of ``x`` in place, recomputing the logits each step."""
         flat = x.view(x.shape[0], self.num_dims)
         for pos in self.order[start:].tolist():
             step_logits = self.logits(x).view(x.shape[0], self.num_dims, self.num_classes)[:, pos]
-            flat[:, pos] = sample_logits(step_logits, **opts)
+            flat[:, pos] = options.draw(step_logits, generator)
         return x
 
     # -- validation ----------------------------------------------------------------------------
@@ -227,6 +278,12 @@ class AutoregressiveModel(nn.Module):
         """
         if _compiling():
             return
+        self.check_values(x)
+        self.check_shape(x)
+
+    def check_values(self, x: Any) -> None:
+        """Raise a clear ``TypeError``/``ValueError`` unless ``x`` is an int64 tensor of values
+        in ``[0, num_classes)`` (any shape)."""
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"expected a torch.LongTensor of class indices, got {type(x).__name__}")
         if x.dtype.is_floating_point or x.dtype.is_complex or x.dtype == torch.bool:
@@ -241,7 +298,6 @@ class AutoregressiveModel(nn.Module):
                 f"expected int64 data (a LongTensor of values in [0, {self.num_classes})), got dtype "
                 f"{x.dtype}; convert it with .long() (uint8 images too: images.long())"
             )
-        self.check_shape(x)
         if x.numel():
             low, high = int(x.min()), int(x.max())
             if low < 0 or high >= self.num_classes:
@@ -256,6 +312,34 @@ class AutoregressiveModel(nn.Module):
         if x.dim() != len(expected) + 1 or tuple(x.shape[1:]) != expected:
             want = ", ".join(["B", *map(str, expected)])
             raise ValueError(f"expected data of shape [{want}], got {list(x.shape)}")
+
+
+def _config_of(bound: inspect.BoundArguments, kept: dict[str, Any]) -> dict[str, Any]:
+    """Constructor arguments as plain values (tensors and tuples become lists), each replaced by
+    the plain value the model keeps under the same name in ``kept`` (its attributes), if any."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            return value.tolist()
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        return value
+
+    def is_plain(value: Any) -> bool:
+        if isinstance(value, (list, tuple)):
+            return all(map(is_plain, value))
+        return value is None or isinstance(value, (bool, int, float, str))
+
+    config: dict[str, Any] = {}
+    for name, value in list(bound.arguments.items())[1:]:  # without self
+        kind = bound.signature.parameters[name].kind
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            raise TypeError("model constructors take named arguments, not *args")
+        values = value if kind is inspect.Parameter.VAR_KEYWORD else {name: value}
+        for key, given in values.items():
+            resolved = kept.get(key, given)
+            config[key] = plain(resolved if is_plain(resolved) else given)
+    return config
 
 
 def _compiling() -> bool:

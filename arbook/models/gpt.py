@@ -1,13 +1,13 @@
 """GPT: a decoder-only Transformer over symbols (Radford et al., 2018, 2019).
 
-Each symbol is embedded, a learned position embedding is added, and ``n_layer`` pre-norm blocks
+Each symbol is embedded, a learned position embedding is added, and ``num_layers`` pre-norm blocks
 follow: ``x + attention(LayerNorm(x))`` then ``x + MLP(LayerNorm(x))`` (the MLP four times as wide,
 with GPT-2's tanh approximation of the GELU). A final LayerNorm and
 the transposed input embedding (tied weights) give the logits. The input at step ``t`` is
 ``x_{t-1}`` (a learned start vector at ``t = 0``) and attention is causal
 (:class:`~arbook.layers.CausalSelfAttention`), so the logits at ``t`` depend on ``x_<t`` only.
 Weights start GPT-2 style: normal with standard deviation 0.02, and the projections that write
-into the residual stream scaled down by ``sqrt(2 n_layer)``.
+into the residual stream scaled down by ``sqrt(2 num_layers)``.
 
 **Context.** The network reads at most ``block_size`` inputs (start vector and symbols). Write
 ``s = (start, x_0, x_1, ...)``: the logits of ``x_t`` are read at ``s_t`` from the window
@@ -34,6 +34,11 @@ belongs to an earlier window, it rebuilds that window from the symbols. Together
 speculative sampling (:mod:`arbook.speculative`) needs: score ``k`` proposed symbols in one
 pass, then forget the rejected ones.
 
+**Reading order.** The file gives the architecture first -- :class:`Block`, then :class:`GPT`'s
+network and the contract -- and the generation path after it: :class:`GPT`'s generation methods,
+the state they carry (:class:`GPTState`) and, last, :class:`BlockStep`, one block's arithmetic for
+new positions during generation.
+
 Chapter "Transformers and GPT".
 """
 
@@ -46,23 +51,26 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from arbook.layers import CausalSelfAttention, KVCache, causal_mask
+from arbook.layers import CausalSelfAttention, KVCache
+from arbook.masks import causal_mask
 from arbook.models.base import check_positive
 from arbook.models.sequence import SequenceModel
+
+# -- the architecture ------------------------------------------------------------------------------
 
 
 class Block(nn.Module):
     """One pre-norm Transformer block: attention, then a 4x-wide GELU MLP, each residual."""
 
-    def __init__(self, n_embd: int, n_head: int, dropout: float) -> None:
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float) -> None:
         super().__init__()
-        self.ln1 = nn.LayerNorm(n_embd)
-        self.attn = CausalSelfAttention(n_embd, n_head, dropout)
-        self.ln2 = nn.LayerNorm(n_embd)
+        self.ln1 = nn.LayerNorm(embed_dim)
+        self.attn = CausalSelfAttention(embed_dim, num_heads, dropout)
+        self.ln2 = nn.LayerNorm(embed_dim)
         self.mlp = nn.Sequential(
-            nn.Linear(n_embd, 4 * n_embd),
+            nn.Linear(embed_dim, 4 * embed_dim),
             nn.GELU(approximate="tanh"),  # GPT-2's GELU
-            nn.Linear(4 * n_embd, n_embd),
+            nn.Linear(4 * embed_dim, embed_dim),
             nn.Dropout(dropout),
         )
 
@@ -70,83 +78,16 @@ class Block(nn.Module):
         x = x + self.attn(self.ln1(x), cache)
         return x + self.mlp(self.ln2(x))
 
-    def step_weights(self) -> tuple:
-        """The tensors :meth:`step` reads, gathered once per generation. The weight matrices
-        are copied transposed, ``[in, out]``: a product ``x @ W^T`` of a single row with a
-        matrix in that layout streams it from memory about twice as fast on a CPU as
-        ``F.linear`` does with ``[out, in]``, and one generated token reads every weight once."""
-        ln1, attn, ln2, (fc, _, out, _) = self.ln1, self.attn, self.ln2, self.mlp
-
-        def t(weight: torch.Tensor) -> torch.Tensor:
-            return weight.detach().t().contiguous()
-
-        return (
-            (ln1.weight, ln1.bias, ln1.eps),
-            (t(attn.qkv.weight), attn.qkv.bias, attn.n_head, attn.head_size),
-            (t(attn.proj.weight), attn.proj.bias),
-            (ln2.weight, ln2.bias, ln2.eps),
-            (t(fc.weight), fc.bias, t(out.weight), out.bias),
-        )
-
-    @staticmethod
-    def step(x: torch.Tensor, cache: KVCache, weights: tuple) -> torch.Tensor:
-        """:meth:`forward` for one new position ``x [B, C]`` in evaluation mode: the same
-        arithmetic in plain functions on 2-D tensors, with the block's tensors from
-        :meth:`step_weights`. Generating one token is a chain of matrix-vector products, so the
-        calls around them cost as much as the products themselves."""
-        (g1, b1, eps1), (wqkv, bqkv, heads, size), (wp, bp), (g2, b2, eps2), (w1, c1, w2, c2) = (
-            weights
-        )
-        batch, width = x.shape
-        qkv = torch.addmm(bqkv, F.layer_norm(x, (width,), g1, b1, eps1), wqkv)
-        qkv = qkv.view(batch, 3, heads, 1, size)
-        keys, values = cache.append_packed(qkv[:, 1:])
-        y = F.scaled_dot_product_attention(qkv[:, 0], keys, values)  # [B, H, 1, d]
-        x = x + torch.addmm(bp, y.view(batch, width), wp)
-        h = F.layer_norm(x, (width,), g2, b2, eps2)
-        return x + torch.addmm(c2, F.gelu(torch.addmm(c1, h, w1), approximate="tanh"), w2)
-
-    @staticmethod
-    def step_many(x: torch.Tensor, cache: KVCache, weights: tuple) -> torch.Tensor:
-        """:meth:`step` for ``m`` new positions ``x [B, m, C]`` at once: each attends to the
-        cached positions and, causally, to the new ones before it."""
-        (g1, b1, eps1), (wqkv, bqkv, heads, size), (wp, bp), (g2, b2, eps2), (w1, c1, w2, c2) = (
-            weights
-        )
-        batch, m, width = x.shape
-        qkv = torch.matmul(F.layer_norm(x, (width,), g1, b1, eps1), wqkv) + bqkv
-        qkv = qkv.view(batch, m, 3, heads, size).permute(0, 2, 3, 1, 4)  # [B, 3, H, m, d]
-        keys, values = cache.append_packed(qkv[:, 1:])
-        mask = causal_mask(m, keys.shape[2], x.device)
-        y = F.scaled_dot_product_attention(qkv[:, 0], keys, values, attn_mask=mask)
-        x = x + (torch.matmul(y.transpose(1, 2).reshape(batch, m, width), wp) + bp)
-        h = F.layer_norm(x, (width,), g2, b2, eps2)
-        return x + (torch.matmul(F.gelu(torch.matmul(h, w1) + c1, approximate="tanh"), w2) + c2)
-
-
-@dataclass
-class GPTState:
-    """Generation state: the caches, the symbols of the current window (without the start
-    vector) and ``t``, the index in ``s`` of the newest input read."""
-
-    caches: list[KVCache]
-    window: torch.Tensor  # [B, n] symbols s[max(w, 1) .. t]
-    start: int  # w: where the window starts in s
-    t: int
-    #: the blocks' tensors for :meth:`Block.step`, or None where the general path must run
-    #: (training mode, the explicit or the unmasked attention)
-    steps: list[tuple] | None = None
-
 
 class GPT(SequenceModel):
-    """A GPT over ``num_classes`` symbols.
+    """A GPT over ``num_classes`` symbols (every other argument by name).
 
     Args:
         num_classes: vocabulary size.
         block_size: the most inputs (start vector and symbols) the network reads at once.
-        n_layer: Transformer blocks.
-        n_head: attention heads per block.
-        n_embd: width of the residual stream (a multiple of ``n_head``).
+        num_layers: Transformer blocks.
+        num_heads: attention heads per block.
+        embed_dim: width of the residual stream (a multiple of ``num_heads``).
         dropout: dropout on attention weights, residual branches and embeddings (training only).
         length: default number of symbols
             :meth:`~arbook.models.base.AutoregressiveModel.sample` generates (default
@@ -156,51 +97,48 @@ class GPT(SequenceModel):
         stop_index: see :class:`~arbook.models.sequence.SequenceModel`.
     """
 
+    #: :meth:`extend` appends to the caches in place; :meth:`rollback` cuts them back.
+    state_rollback = "rollback"
+
     def __init__(
         self,
         num_classes: int,
-        block_size: int,
-        n_layer: int,
-        n_head: int,
-        n_embd: int,
-        dropout: float = 0.0,
         *,
+        block_size: int,
+        num_layers: int,
+        num_heads: int,
+        embed_dim: int,
+        dropout: float = 0.0,
         length: int | None = None,
         stride: int | None = None,
         stop_index: int | None = None,
     ) -> None:
-        check_positive(block_size=block_size, n_layer=n_layer, n_head=n_head, n_embd=n_embd)
+        check_positive(
+            block_size=block_size, num_layers=num_layers, num_heads=num_heads, embed_dim=embed_dim
+        )
         length = block_size if length is None else length
         stride = max(1, block_size // 2) if stride is None else stride
         super().__init__(num_classes, length, stop_index)
         check_positive(stride=stride)
         if stride > block_size:
             raise ValueError(f"stride must be in [1, block_size={block_size}], got {stride}")
-        if n_embd % n_head:
-            raise ValueError(f"n_embd ({n_embd}) must be a multiple of n_head ({n_head})")
+        if embed_dim % num_heads:
+            raise ValueError(
+                f"embed_dim ({embed_dim}) must be a multiple of num_heads ({num_heads})"
+            )
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-        self.config = dict(
-            num_classes=num_classes,
-            block_size=block_size,
-            n_layer=n_layer,
-            n_head=n_head,
-            n_embd=n_embd,
-            dropout=dropout,
-            length=length,
-            stride=stride,
-            stop_index=stop_index,
-        )
         self.block_size, self.stride = block_size, stride
-        self.wte = nn.Embedding(num_classes, n_embd)
-        self.wpe = nn.Embedding(block_size, n_embd)
-        self.start = nn.Parameter(torch.zeros(n_embd))
+        self.num_heads, self.embed_dim = num_heads, embed_dim
+        self.wte = nn.Embedding(num_classes, embed_dim)
+        self.wpe = nn.Embedding(block_size, embed_dim)
+        self.start = nn.Parameter(torch.zeros(embed_dim))
         self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(Block(n_embd, n_head, dropout) for _ in range(n_layer))
-        self.ln_f = nn.LayerNorm(n_embd)
-        self._init_weights(n_layer)
+        self.blocks = nn.ModuleList(Block(embed_dim, num_heads, dropout) for _ in range(num_layers))
+        self.ln_f = nn.LayerNorm(embed_dim)
+        self._init_weights(num_layers)
 
-    def _init_weights(self, n_layer: int) -> None:
+    def _init_weights(self, num_layers: int) -> None:
         for module in self.modules():
             if isinstance(module, (nn.Linear, nn.Embedding)):
                 nn.init.normal_(module.weight, std=0.02)
@@ -208,10 +146,8 @@ class GPT(SequenceModel):
                 nn.init.zeros_(module.bias)
         nn.init.normal_(self.start, std=0.02)
         for block in self.blocks:  # the layers that add into the residual stream
-            nn.init.normal_(block.attn.proj.weight, std=0.02 / math.sqrt(2 * n_layer))
-            nn.init.normal_(block.mlp[2].weight, std=0.02 / math.sqrt(2 * n_layer))
-
-    # -- the network ---------------------------------------------------------------------------
+            nn.init.normal_(block.attn.proj.weight, std=0.02 / math.sqrt(2 * num_layers))
+            nn.init.normal_(block.mlp[2].weight, std=0.02 / math.sqrt(2 * num_layers))
 
     def set_attention(self, *, explicit: bool | None = None, causal: bool | None = None) -> GPT:
         """Switch every attention layer to the explicit masked softmax (``explicit=True``) or to
@@ -269,11 +205,11 @@ class GPT(SequenceModel):
         self._run(s, maps=maps)
         return torch.stack(maps)
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
         """Symbol embeddings ``[B, T, C]``."""
         return self.wte(x)
 
-    def decode(self, h: torch.Tensor) -> torch.Tensor:
+    def network(self, h: torch.Tensor) -> torch.Tensor:
         batch, length, _ = h.shape
         s = torch.cat([self.start.expand(batch, 1, -1), h[:, :-1]], dim=1)  # inputs s_0..s_{T-1}
         first = min(length, self.block_size)
@@ -286,7 +222,7 @@ class GPT(SequenceModel):
             t = last
         return torch.cat(pieces, dim=1)
 
-    # -- generation ----------------------------------------------------------------------------
+    # -- generation: the key/value cache -----------------------------------------------------------
 
     def _window(self, tokens: torch.Tensor, t: int) -> tuple[torch.Tensor, int]:
         """Input features of the window ending at ``s_t``, given the symbols ``tokens`` =
@@ -303,12 +239,14 @@ class GPT(SequenceModel):
 
     def new_caches(self, batch: int) -> list[KVCache]:
         """Empty key/value caches for ``batch`` sequences, one per block."""
-        n_head = self.config["n_head"]
-        head_size = self.config["n_embd"] // n_head
-        return [KVCache(batch, n_head, self.block_size, head_size, self.start) for _ in self.blocks]
+        head_size = self.embed_dim // self.num_heads
+        return [
+            KVCache(batch, self.num_heads, self.block_size, head_size, self.start)
+            for _ in self.blocks
+        ]
 
-    def _fill(
-        self, tokens: torch.Tensor, t: int, steps: list[tuple] | None = None
+    def _read_window(
+        self, tokens: torch.Tensor, t: int, steps: list[BlockStep] | None = None
     ) -> tuple[torch.Tensor, GPTState]:
         """Read the window ending at ``s_t`` into fresh caches (``steps``: the blocks' tensors
         of the generation this continues, gathered once for all of its windows)."""
@@ -322,23 +260,23 @@ class GPT(SequenceModel):
         if not plain:
             steps = None
         elif steps is None:
-            steps = [b.step_weights() for b in self.blocks]
+            steps = [BlockStep(b) for b in self.blocks]
         return logits, GPTState(caches, kept, w, t, steps)
 
     def prefill(self, prompt: torch.Tensor) -> tuple[torch.Tensor, GPTState]:
-        return self._fill(prompt, prompt.shape[1])
+        return self._read_window(prompt, prompt.shape[1])
 
     def extend(self, token: torch.Tensor, state: GPTState) -> tuple[torch.Tensor, GPTState]:
         t = state.t + 1
         window = torch.cat([state.window, token[:, None]], dim=1)
         if self.window_start(t) != state.start:  # the window slides: rebuild the caches
-            return self._fill(window, t, state.steps)
+            return self._read_window(window, t, state.steps)
         if state.steps is None:
             logits = self._run(self.wte(token)[:, None], state.caches)[:, -1]
         else:
             x = self.wte.weight[token] + self.wpe.weight[state.caches[0].length]
-            for weights, cache in zip(state.steps, state.caches, strict=True):
-                x = Block.step(x, cache, weights)
+            for block, cache in zip(state.steps, state.caches, strict=True):
+                x = block.step(x, cache)
             logits = F.linear(
                 F.layer_norm(x, x.shape[-1:], self.ln_f.weight, self.ln_f.bias, self.ln_f.eps),
                 self.wte.weight,
@@ -369,7 +307,7 @@ class GPT(SequenceModel):
             t = state.t + 1
             if self.window_start(t) != state.start:  # the window slides at s_t: rebuild
                 window = torch.cat([state.window, tokens[:, i : i + 1]], 1)
-                logits, state = self._fill(window, t, state.steps)
+                logits, state = self._read_window(window, t, state.steps)
                 pieces.append(logits[:, None])
                 i += 1
                 continue
@@ -381,8 +319,8 @@ class GPT(SequenceModel):
             else:  # evaluation: the blocks' plain functions, as in extend
                 offset = state.caches[0].length
                 x = self.wte.weight[chunk] + self.wpe.weight[offset : offset + j - i]
-                for weights, cache in zip(state.steps, state.caches, strict=True):
-                    x = Block.step_many(x, cache, weights)
+                for block, cache in zip(state.steps, state.caches, strict=True):
+                    x = block.step_many(x, cache)
                 ln_f = self.ln_f
                 x = F.layer_norm(x, x.shape[-1:], ln_f.weight, ln_f.bias, ln_f.eps)
                 pieces.append(F.linear(x, self.wte.weight))
@@ -424,7 +362,7 @@ class GPT(SequenceModel):
                 f"the symbols x_0 .. x_{length - 1} (at least the last {needed} of them), "
                 f"got {got}"
             )
-        _, state = self._fill(history, length, state.steps)
+        _, state = self._read_window(history, length, state.steps)
         return state
 
     def cache_bytes(self, state: GPTState) -> int:
@@ -432,4 +370,76 @@ class GPT(SequenceModel):
         return sum(cache.nbytes() for cache in state.caches)
 
 
-__all__ = ["GPT", "Block", "GPTState"]
+# -- generation: its state, and one block's step for new positions ---------------------------------
+
+
+@dataclass
+class GPTState:
+    """Generation state: the caches, the symbols of the current window (without the start
+    vector) and ``t``, the index in ``s`` of the newest input read."""
+
+    caches: list[KVCache]
+    window: torch.Tensor  # [B, n] symbols s[max(w, 1) .. t]
+    start: int  # w: where the window starts in s
+    t: int
+    #: every block's :class:`BlockStep`, or None where the general path must run (training
+    #: mode, the explicit or the unmasked attention)
+    steps: list[BlockStep] | None = None
+
+
+class BlockStep:
+    """One :class:`Block` for new positions during generation, in evaluation mode: the same
+    arithmetic as :meth:`Block.forward` in plain functions, reading and extending a key/value
+    cache.
+
+    The block's tensors are gathered once per generation, and the weight matrices copied
+    transposed, ``[in, out]``: a product ``x @ W^T`` of a single row with a matrix in that
+    layout streams it from memory about twice as fast on a CPU as ``F.linear`` does with
+    ``[out, in]``, and one generated token reads every weight once. Generating one token is a
+    chain of matrix-vector products, so the calls around them cost as much as the products
+    themselves.
+    """
+
+    def __init__(self, block: Block) -> None:
+        ln1, attn, ln2, (fc, _, out, _) = block.ln1, block.attn, block.ln2, block.mlp
+
+        def t(weight: torch.Tensor) -> torch.Tensor:
+            return weight.detach().t().contiguous()
+
+        self.ln1 = (ln1.weight, ln1.bias, ln1.eps)
+        self.qkv = (t(attn.qkv.weight), attn.qkv.bias, attn.num_heads, attn.head_size)
+        self.proj = (t(attn.proj.weight), attn.proj.bias)
+        self.ln2 = (ln2.weight, ln2.bias, ln2.eps)
+        self.mlp = (t(fc.weight), fc.bias, t(out.weight), out.bias)
+
+    def step(self, x: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """The block's output for one new position ``x [B, C]``, attending to the cache (to
+        which its key and value are appended)."""
+        (g1, b1, eps1), (wqkv, bqkv, heads, size) = self.ln1, self.qkv
+        (wp, bp), (g2, b2, eps2), (w1, c1, w2, c2) = self.proj, self.ln2, self.mlp
+        batch, width = x.shape
+        qkv = torch.addmm(bqkv, F.layer_norm(x, (width,), g1, b1, eps1), wqkv)
+        qkv = qkv.view(batch, 3, heads, 1, size)
+        keys, values = cache.append_packed(qkv[:, 1:])
+        y = F.scaled_dot_product_attention(qkv[:, 0], keys, values)  # [B, H, 1, d]
+        x = x + torch.addmm(bp, y.view(batch, width), wp)
+        h = F.layer_norm(x, (width,), g2, b2, eps2)
+        return x + torch.addmm(c2, F.gelu(torch.addmm(c1, h, w1), approximate="tanh"), w2)
+
+    def step_many(self, x: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """:meth:`step` for ``m`` new positions ``x [B, m, C]`` at once: each attends to the
+        cached positions and, causally, to the new ones before it."""
+        (g1, b1, eps1), (wqkv, bqkv, heads, size) = self.ln1, self.qkv
+        (wp, bp), (g2, b2, eps2), (w1, c1, w2, c2) = self.proj, self.ln2, self.mlp
+        batch, m, width = x.shape
+        qkv = torch.matmul(F.layer_norm(x, (width,), g1, b1, eps1), wqkv) + bqkv
+        qkv = qkv.view(batch, m, 3, heads, size).permute(0, 2, 3, 1, 4)  # [B, 3, H, m, d]
+        keys, values = cache.append_packed(qkv[:, 1:])
+        mask = causal_mask(m, keys.shape[2], device=x.device)
+        y = F.scaled_dot_product_attention(qkv[:, 0], keys, values, attn_mask=mask)
+        x = x + (torch.matmul(y.transpose(1, 2).reshape(batch, m, width), wp) + bp)
+        h = F.layer_norm(x, (width,), g2, b2, eps2)
+        return x + (torch.matmul(F.gelu(torch.matmul(h, w1) + c1, approximate="tanh"), w2) + c2)
+
+
+__all__ = ["GPT", "Block", "BlockStep", "GPTState"]

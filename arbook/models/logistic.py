@@ -38,6 +38,3 @@ class LogisticAR(MADE):
         if isinstance(order, str):
             raise ValueError(f"order must be None or a permutation, got {order!r}")
         super().__init__(num_inputs, [], num_classes=num_classes, order=order)
-        self.config = dict(
-            num_inputs=num_inputs, num_classes=num_classes, order=self.config["order"]
-        )

@@ -27,6 +27,7 @@ from torch import nn
 from arbook.layers import MaskedLinear
 from arbook.masks import check_order, expand_mask, made_degrees, made_masks
 from arbook.models.base import AutoregressiveModel, check_positive
+from arbook.sampling import SamplingOptions
 
 
 class MADE(AutoregressiveModel):
@@ -80,21 +81,6 @@ class MADE(AutoregressiveModel):
                 explicit = torch.stack([check_order(o, num_inputs) for o in given])
             else:
                 explicit = check_order(given, num_inputs).expand(num_masks, -1)
-        self.config = dict(
-            num_inputs=num_inputs,
-            hidden_sizes=hidden_sizes,
-            num_classes=num_classes,
-            num_masks=num_masks,
-            order=(
-                None
-                if explicit is None
-                else explicit[0].tolist()
-                if torch.as_tensor(order).dim() == 1
-                else explicit.tolist()
-            ),
-            seed=seed,
-            dropout=dropout,
-        )
         self.num_masks = num_masks
         self.in_units = 1 if num_classes == 2 else num_classes
 
@@ -186,13 +172,13 @@ class MADE(AutoregressiveModel):
 
     # -- the contract --------------------------------------------------------------------------
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, D, 1]`` (the 0/1 values) for binary data, else one-hot ``[B, D, K]``."""
         if self.in_units == 1:
             return x.to(self.dtype).unsqueeze(-1)
         return F.one_hot(x, self.num_classes).to(self.dtype)
 
-    def decode(self, h: torch.Tensor) -> torch.Tensor:
+    def network(self, h: torch.Tensor) -> torch.Tensor:
         batch = h.shape[0]
         h = h.flatten(1)  # [B, D * units], variable-major like the masks
         for layer in self.hidden:
@@ -225,26 +211,33 @@ class MADE(AutoregressiveModel):
             return -super().log_prob(x).mean()
         return super().loss(x)
 
-    def _generate(self, n: int, opts: dict[str, Any], **model_options: Any) -> torch.Tensor:
+    def _generate(
+        self,
+        n: int,
+        prefix: torch.Tensor,
+        options: SamplingOptions,
+        generator: torch.Generator | None,
+        **model_options: Any,
+    ) -> torch.Tensor:
         """Sample the mixture: each example picks a mask uniformly, then samples in its order."""
         if self.num_masks == 1:
-            return super()._generate(n, opts, **model_options)
-        if {"given", "num_given"} & model_options.keys():
-            raise TypeError(
-                f"continuing given values needs one order; this MADE mixes {self.num_masks} orders "
+            return super()._generate(n, prefix, options, generator, **model_options)
+        if prefix.shape[1]:
+            raise ValueError(
+                f"a prefix needs one order; this MADE mixes {self.num_masks} orders "
                 "(set_mask(i) and sample from a single-mask copy instead)"
             )
         if model_options:
             raise TypeError(f"MADE.sample() got unexpected options {sorted(model_options)}")
         x = torch.zeros(n, self.num_dims, dtype=torch.long, device=self.device)
-        choice = torch.randint(self.num_masks, (n,), generator=opts["generator"])
+        choice = torch.randint(self.num_masks, (n,), generator=generator)
         current = self.mask_index
         try:
             for m in range(self.num_masks):
                 rows = (choice == m).nonzero().flatten().to(x.device)
                 if len(rows):
                     self.set_mask(m)
-                    x[rows] = super()._generate(len(rows), opts)
+                    x[rows] = super()._generate(len(rows), prefix[rows], options, generator)
         finally:
             self.set_mask(current)
         return x

@@ -36,7 +36,7 @@ class _ImageModel(AutoregressiveModel):
             raise ValueError(f"image_shape must be (height, width), got {image_shape}")
         super().__init__(num_classes, image_shape)
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
         """One-hot pixels ``[B, H, W, K]``."""
         return F.one_hot(x, self.num_classes).to(self.dtype)
 
@@ -54,9 +54,10 @@ class _ImageModel(AutoregressiveModel):
         """Keep the first ``rows_kept`` rows of ``images [B, H, W]`` and sample the rest.
 
         The kept rows are returned unchanged; every later pixel is drawn from the model's
-        conditional given everything above and to its left, exactly as in
-        :meth:`~arbook.models.base.AutoregressiveModel.sample`,
-        which takes the same ``sampling_options`` (temperature, top_k, top_p, greedy, generator).
+        conditional given everything above and to its left. It is
+        :meth:`~arbook.models.base.AutoregressiveModel.sample` with the kept rows as its prefix,
+        ``sample(len(images), prefix=prefix_of(images, rows_kept * W), **sampling_options)``,
+        and takes the same ``sampling_options`` (temperature, top_k, top_p, greedy, generator).
         """
         self.check_data(images)
         check_count(len(images), "the number of images to complete")
@@ -68,7 +69,7 @@ class _ImageModel(AutoregressiveModel):
         ):
             raise ValueError(f"rows_kept must be an integer in [0, {height}], got {rows_kept!r}")
         return self.sample(
-            len(images), given=images, num_given=rows_kept * width, **sampling_options
+            len(images), prefix=self.prefix_of(images, rows_kept * width), **sampling_options
         )
 
 
@@ -94,21 +95,13 @@ class PixelCNN(_ImageModel):
     ) -> None:
         super().__init__(num_classes, image_shape)
         check_positive(channels=channels, num_layers=num_layers)
-        self.config = dict(
-            num_classes=num_classes,
-            image_shape=list(self.event_shape),
-            channels=channels,
-            num_layers=num_layers,
-            kernel_size=kernel_size,
-            first_kernel_size=first_kernel_size,
-        )
         self.first = MaskedConv2d(num_classes, channels, first_kernel_size, "A")
         self.layers = nn.ModuleList(
             MaskedConv2d(channels, channels, kernel_size, "B") for _ in range(num_layers)
         )
         self.head = self._head(channels, channels)
 
-    def decode(self, h: torch.Tensor) -> torch.Tensor:
+    def network(self, h: torch.Tensor) -> torch.Tensor:
         h = self.first(h.permute(0, 3, 1, 2))  # [B, C, H, W]
         for layer in self.layers:
             h = h + layer(F.relu(h))
@@ -148,23 +141,14 @@ class GatedPixelCNN(_ImageModel):
         if len(dilations) != num_layers or any(d < 1 for d in dilations):
             raise ValueError(f"dilations must be {num_layers} positive integers, got {dilations}")
         head_channels = head_channels or channels
-        self.config = dict(
-            num_classes=num_classes,
-            image_shape=list(self.event_shape),
-            channels=channels,
-            num_layers=num_layers,
-            kernel_size=kernel_size,
-            dilations=dilations,
-            head_channels=head_channels,
-            dropout=dropout,
-        )
+        self.dilations, self.head_channels = dilations, head_channels
         self.first = GatedMaskedConv2d(channels, kernel_size, first=True, in_channels=num_classes)
         self.layers = nn.ModuleList(
             GatedMaskedConv2d(channels, kernel_size, dilation=d, dropout=dropout) for d in dilations
         )
         self.head = self._head(channels, head_channels)
 
-    def decode(self, h: torch.Tensor) -> torch.Tensor:
+    def network(self, h: torch.Tensor) -> torch.Tensor:
         h = h.permute(0, 3, 1, 2)  # [B, K, H, W]
         v, h = self.first(h, h)
         for layer in self.layers:

@@ -37,6 +37,9 @@ class CharRNN(SequenceModel):
         length, stop_index: see :class:`~arbook.models.sequence.SequenceModel`.
     """
 
+    #: :meth:`extend` returns a new hidden state and leaves the old one as it was.
+    state_rollback = "persistent"
+
     def __init__(
         self,
         num_classes: int,
@@ -57,17 +60,7 @@ class CharRNN(SequenceModel):
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         embedding_size = embedding_size or hidden_size
         check_positive(embedding_size=embedding_size)
-        self.config = dict(
-            num_classes=num_classes,
-            hidden_size=hidden_size,
-            num_layers=num_layers,
-            cell=cell,
-            embedding_size=embedding_size,
-            dropout=dropout,
-            length=length,
-            stop_index=stop_index,
-        )
-        self.cell = cell
+        self.cell, self.embedding_size = cell, embedding_size
         self.embed = nn.Embedding(num_classes, embedding_size)
         self.start = nn.Parameter(torch.randn(embedding_size) * 0.1)
         self.rnn = CELLS[cell](
@@ -90,7 +83,7 @@ class CharRNN(SequenceModel):
             return h
         return h, self.c0.expand(-1, batch, -1).contiguous()
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
         """Symbol embeddings ``[B, T, E]``."""
         return self.embed(x)
 
@@ -103,23 +96,23 @@ class CharRNN(SequenceModel):
         out, _ = self.rnn(self.shifted_inputs(h), self.initial_state(h.shape[0]))
         return out
 
-    def decode(self, h: torch.Tensor) -> torch.Tensor:
+    def network(self, h: torch.Tensor) -> torch.Tensor:
         return self.head(self.drop(self._states(h)))
 
     def hidden_states(self, x: torch.Tensor) -> torch.Tensor:
         """The last layer's hidden state at every step, ``[B, T, H]``: state ``t`` has read
         ``x_<t`` and is what predicts ``x_t``."""
         self.check_data(x)
-        return self._states(self.encode(x))
+        return self._states(self.features(x))
 
     def prefill(self, prompt: torch.Tensor) -> tuple[torch.Tensor, Any]:
         start = self.start.expand(prompt.shape[0], 1, -1)
-        inputs = torch.cat([start, self.encode(prompt)], dim=1)  # P + 1 steps
+        inputs = torch.cat([start, self.features(prompt)], dim=1)  # P + 1 steps
         out, state = self.rnn(inputs, self.initial_state(prompt.shape[0]))
         return self.head(self.drop(out[:, -1])), state
 
     def extend(self, token: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
-        out, state = self.rnn(self.encode(token).unsqueeze(1), state)
+        out, state = self.rnn(self.features(token).unsqueeze(1), state)
         return self.head(self.drop(out[:, -1])), state
 
 
@@ -135,11 +128,13 @@ class Bigram(SequenceModel):
         length, stop_index: see :class:`~arbook.models.sequence.SequenceModel`.
     """
 
+    #: The state is nothing: the next conditional depends on the last symbol alone.
+    state_rollback = "persistent"
+
     def __init__(
         self, num_classes: int, *, length: int = 64, stop_index: int | None = None
     ) -> None:
         super().__init__(num_classes, length, stop_index)
-        self.config = dict(num_classes=num_classes, length=length, stop_index=stop_index)
         # Row 0 is the start; row 1 + a follows symbol a.
         self.table = nn.Parameter(0.1 * torch.randn(num_classes + 1, num_classes))
 
@@ -161,11 +156,11 @@ class Bigram(SequenceModel):
         self.table.copy_((counts + smoothing).log().to(self.table))
         return self
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
         """One-hot symbols ``[B, T, K]``."""
         return nn.functional.one_hot(x, self.num_classes).to(self.table.dtype)
 
-    def decode(self, h: torch.Tensor) -> torch.Tensor:
+    def network(self, h: torch.Tensor) -> torch.Tensor:
         start = h.new_zeros(h.shape[0], 1, self.num_classes + 1)
         start[..., 0] = 1
         previous = nn.functional.pad(h[:, :-1], (1, 0))  # one-hot over the table's rows 1..K

@@ -21,13 +21,13 @@ apart from fixed-shape models:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 
-from arbook.models.base import AutoregressiveModel, check_positive
-from arbook.sampling import sample_logits
+from arbook.models.base import AutoregressiveModel, check_count, check_positive
+from arbook.sampling import SamplingOptions
 
 
 class SequenceModel(AutoregressiveModel):
@@ -53,6 +53,7 @@ class SequenceModel(AutoregressiveModel):
                 f"stop_index must be None or in [0, {num_classes}), got {stop_index!r}"
             )
         self.stop_index = stop_index
+        self.length = length
 
     # -- any length, stop markers --------------------------------------------------------------
 
@@ -97,6 +98,17 @@ class SequenceModel(AutoregressiveModel):
 
     # -- incremental computation (subclasses) -------------------------------------------------
 
+    #: How generation returns to an earlier length, which speculative sampling
+    #: (:mod:`arbook.speculative`) does after every round:
+    #:
+    #: * ``"persistent"``: :meth:`extend` returns a new state and leaves the one it is given
+    #:   untouched, so a state kept from earlier is still valid (RNNs, the bigram);
+    #: * ``"rollback"``: :meth:`extend` updates its state in place, and :meth:`rollback` cuts it
+    #:   back cheaply (GPT's key/value caches);
+    #: * ``"replay"``: :meth:`rollback` reads the prefix again with :meth:`prefill` (exact, at the
+    #:   cost of one pass over the prefix): the default, right for any model.
+    state_rollback: ClassVar[str] = "replay"
+
     def prefill(self, prompt: torch.Tensor) -> tuple[torch.Tensor, Any]:
         """Read ``prompt [B, P]`` (``P`` may be 0): the logits ``[B, K]`` of position ``P`` and
         the state that :meth:`extend` continues from."""
@@ -107,6 +119,34 @@ class SequenceModel(AutoregressiveModel):
         next position and the new state."""
         raise NotImplementedError
 
+    def extend_many(self, tokens: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        """Append ``tokens [B, m]`` (``m >= 1``): the logits ``[B, m, K]``, where ``[:, i]``
+        are those of the position after ``tokens[:, i]`` (what the ``i``-th of ``m``
+        :meth:`extend` calls returns), and the new state. This default makes those ``m``
+        calls; a model that scores several positions in one pass (GPT) overrides it."""
+        if tokens.dim() != 2 or tokens.shape[1] < 1:
+            raise ValueError(f"tokens must have shape [B, m] with m >= 1, got {list(tokens.shape)}")
+        pieces = []
+        for i in range(tokens.shape[1]):
+            logits, state = self.extend(tokens[:, i], state)
+            pieces.append(logits)
+        return torch.stack(pieces, dim=1), state
+
+    def rollback(self, state: Any, length: int, history: torch.Tensor | None = None) -> Any:
+        """The state after reading only the first ``length`` symbols of the sequence behind
+        ``state``, ready for :meth:`extend`; ``history [B, >= length]`` holds those symbols
+        ``x_0 .. x_{length-1}`` (a model that can cut its state needs fewer or none: see
+        :attr:`state_rollback`). This default reads them again with :meth:`prefill`."""
+        if isinstance(length, bool) or not isinstance(length, int) or length < 0:
+            raise ValueError(f"length must be a non-negative integer, got {length!r}")
+        if history is None or history.dim() != 2 or history.shape[1] < length:
+            got = None if history is None else list(history.shape)
+            raise ValueError(
+                f"{type(self).__name__} rolls back by reading the prefix again: pass history, "
+                f"the symbols x_0 .. x_{length - 1}, got {got}"
+            )
+        return self.prefill(history[:, :length])[1]
+
     def recompute(self, prefix: torch.Tensor) -> torch.Tensor:
         """The logits ``[B, K]`` of the position after ``prefix [B, t]``, computed from scratch
         (``t`` may be 0): the step of ``sample(use_cache=False)``. Models that see a bounded
@@ -115,67 +155,85 @@ class SequenceModel(AutoregressiveModel):
 
     # -- sampling ------------------------------------------------------------------------------
 
+    @property
+    def max_prefix(self) -> int | None:
+        return None
+
+    def sample(
+        self,
+        n: int,
+        *,
+        prompt: torch.Tensor | None = None,
+        length: int | None = None,
+        use_cache: bool = True,
+        on_step: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
+        prefix: torch.Tensor | None = None,
+        **options: Any,
+    ) -> torch.Tensor:
+        """Draw ``n`` sequences ``[n, P + length]``: the ``prompt`` (``[P]`` for every sample,
+        or ``[n, P]``) followed by ``length`` generated symbols (default ``event_shape[0]``).
+
+        ``prompt`` is the :meth:`~arbook.models.base.AutoregressiveModel.sample` ``prefix``
+        under the name text models give it (pass one or the other). With a stop marker, a row
+        that has produced it is padded with stop markers, and generation ends early once every
+        row has. ``use_cache=False`` recomputes every conditional from the whole prefix
+        instead of continuing a state (same samples, slower). ``on_step(position, logits,
+        token)`` is called after every generated position with the model's logits ``[n, K]``
+        there (before temperature and filters) and the symbols drawn ``[n]``: a window into
+        each step. ``options``: ``temperature``, ``top_k``, ``top_p``, ``greedy``,
+        ``generator`` as for every model.
+        """
+        if prompt is not None:
+            if prefix is not None:
+                raise ValueError("pass the prompt as prompt= or as prefix=, not both")
+            prefix = self.check_prefix(prompt, check_count(n), name="prompt")
+        return super().sample(
+            n,
+            prefix=prefix,
+            length=length,
+            use_cache=use_cache,
+            on_step=on_step,
+            **options,
+        )
+
     def _generate(
         self,
         n: int,
-        opts: dict[str, Any],
+        prefix: torch.Tensor,
+        options: SamplingOptions,
+        generator: torch.Generator | None,
         *,
         length: int | None = None,
-        prompt: torch.Tensor | None = None,
         use_cache: bool = True,
         on_step: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
-        given: torch.Tensor | None = None,
-        num_given: int = 0,
         **model_options: Any,
     ) -> torch.Tensor:
-        """``sample(n, length=None, prompt=None, use_cache=True, ...)``.
-
-        Returns ``[n, P + length]``: the ``prompt`` (``[P]`` for every sample, or ``[n, P]``)
-        followed by ``length`` generated symbols (default ``event_shape[0]``). With a stop
-        marker, a row that has produced it is padded with stop markers, and generation ends
-        early once every row has. ``given=x, num_given=m`` is the same as
-        ``prompt=x[:, :m], length=x.shape[1] - m``. ``on_step(position, logits, token)`` is
-        called after every generated position with the model's logits ``[n, K]`` there (before
-        temperature and filters) and the symbols drawn ``[n]``: a window into each step.
-        """
         if model_options:
             raise TypeError(
                 f"{type(self).__name__}.sample() got unexpected options {sorted(model_options)}"
             )
-        if given is not None:
-            if prompt is not None or length is not None:
-                raise ValueError("pass either given= or prompt=/length=, not both")
-            self.check_data(given)
-            if isinstance(num_given, bool) or not isinstance(num_given, int):
-                raise ValueError(f"num_given must be an integer, got {num_given!r}")
-            if not 0 <= num_given <= given.shape[1]:
-                raise ValueError(f"num_given must be in [0, {given.shape[1]}], got {num_given}")
-            prompt, length = given[:, :num_given], given.shape[1] - num_given
-        elif num_given:
-            raise ValueError("num_given needs the given values")
         length = self.event_shape[0] if length is None else length
         if isinstance(length, bool) or not isinstance(length, int) or length < 0:
             raise ValueError(f"length must be a non-negative integer, got {length!r}")
-        prompt = self._check_prompt(prompt, n)
         stop = self.stop_index
-        total = prompt.shape[1] + length
+        total = prefix.shape[1] + length
         x = torch.full(
             (n, total), 0 if stop is None else stop, dtype=torch.long, device=self.device
         )
-        x[:, : prompt.shape[1]] = prompt
+        x[:, : prefix.shape[1]] = prefix
         finished = (
-            (prompt == stop).any(dim=1)
+            (prefix == stop).any(dim=1)
             if stop is not None
             else torch.zeros(n, dtype=torch.bool, device=self.device)
         )
         if length == 0:
             return x
         if use_cache:
-            logits, state = self.prefill(prompt)
-        for t in range(prompt.shape[1], total):
+            logits, state = self.prefill(prefix)
+        for t in range(prefix.shape[1], total):
             if not use_cache:
                 logits = self.recompute(x[:, :t])
-            token = sample_logits(logits, **opts)
+            token = options.draw(logits, generator)
             if stop is not None:
                 token = torch.where(finished, torch.full_like(token, stop), token)
                 finished |= token == stop
@@ -187,21 +245,6 @@ class SequenceModel(AutoregressiveModel):
             if use_cache:
                 logits, state = self.extend(token, state)
         return x
-
-    def _check_prompt(self, prompt: torch.Tensor | None, n: int) -> torch.Tensor:
-        if prompt is None:
-            return torch.zeros(n, 0, dtype=torch.long, device=self.device)
-        if not isinstance(prompt, torch.Tensor):
-            raise TypeError(f"prompt must be a LongTensor of symbols, got {type(prompt).__name__}")
-        if prompt.dim() == 1:
-            prompt = prompt.unsqueeze(0)
-        if prompt.dim() != 2 or prompt.shape[0] not in (1, n):
-            raise ValueError(
-                f"prompt must have shape [P] or [{n}, P] for {n} samples, got {list(prompt.shape)}"
-            )
-        if prompt.shape[1]:
-            self.check_data(prompt)
-        return prompt.expand(n, -1).to(self.device)
 
 
 __all__ = ["SequenceModel"]

@@ -21,6 +21,11 @@ buffer for all layers) and :meth:`WaveNet.extend` computes one new column per la
 matrix-vector products per layer per sample, whatever the receptive field.
 ``sample(..., use_cache=False)`` runs the naive loop; both draw the same samples.
 
+**Reading order.** The file gives the architecture first -- :class:`ResidualLayer`, then
+:class:`WaveNet`'s network and the contract -- and the generation path after it: WaveNet's
+generation methods, then the state they carry (:class:`Queues`, one ``_LayerStep`` per
+layer).
+
 Chapter "WaveNet".
 """
 
@@ -37,6 +42,8 @@ from arbook.audio import mu_law_decode
 from arbook.layers import CausalConv1d
 from arbook.models.base import check_positive
 from arbook.models.sequence import SequenceModel
+
+# -- the architecture ------------------------------------------------------------------------------
 
 
 class ResidualLayer(nn.Module):
@@ -65,64 +72,6 @@ class ResidualLayer(nn.Module):
         filt, gate = self.conv(h).chunk(2, dim=1)
         gated = torch.tanh(filt) * torch.sigmoid(gate)
         return (h + self.res(gated) if self.res is not None else None), self.skip(gated)
-
-
-class _LayerStep:
-    """One layer's part of a generation step: its queue, and the weights and scratch tensors
-    of one time step, with every view made once up front (indexing tensors in the inner loop
-    would cost more than the arithmetic)."""
-
-    __slots__ = (
-        "bias",
-        "current",
-        "g",
-        "g1",
-        "next_slots",
-        "residual",
-        "slots",
-        "taps",
-        "z",
-        "zf",
-        "zg",
-    )
-
-    def __init__(self, layer: ResidualLayer, ring: torch.Tensor, gated: torch.Tensor) -> None:
-        w = layer.conv.weight  # [2D, C, k]
-        width = w.shape[0] // 2
-        self.bias = layer.conv.bias
-        self.current = w[:, :, -1].t().contiguous()  # the tap at lag 0
-        self.taps = [
-            (lag, w[:, :, i].t().contiguous()) for i, lag in enumerate(layer.conv.lags) if lag
-        ]
-        self.residual = (
-            torch.cat([layer.res.weight[:, :, 0].t(), layer.res.bias[None]]).contiguous()
-            if layer.res is not None
-            else None
-        )
-        self.slots = list(ring.unbind(0))  # slots[p % R] is the input at position p
-        self.z = ring.new_empty(ring.shape[1], 2 * width)
-        self.zf, self.zg = self.z[:, :width], self.z[:, width:]
-        self.g, self.g1 = gated[:, :width], gated  # the gate's output, and with its 1 appended
-        self.next_slots: list[torch.Tensor] = []
-
-
-@dataclass
-class Queues:
-    """The state of fast generation: what each layer still needs from the past.
-
-    ``rings[l][p % R_l]`` holds layer ``l``'s input (``[B, C]``) at position ``p`` for the last
-    ``R_l = (kernel_size - 1) * dilation_l + 1`` positions, all that the layer's taps reach
-    (zeros before the start, as in the padded convolution); ``position`` is the next position
-    to compute. ``gated`` holds one step's gated activations of every layer, each with a
-    constant 1 appended so that the biases of the 1x1 convolutions ride along in the matrix
-    products.
-    """
-
-    rings: list[torch.Tensor]  # [R_l, B, C] per layer
-    gated: torch.Tensor  # [B, L, D + 1]
-    position: int
-    steps: list[_LayerStep]
-    head: dict[str, torch.Tensor]
 
 
 class WaveNet(SequenceModel):
@@ -170,19 +119,8 @@ class WaveNet(SequenceModel):
             dilation_channels=dilation_channels,
             output_channels=output_channels,
         )
-        self.config = dict(
-            num_classes=num_classes,
-            residual_channels=residual_channels,
-            skip_channels=skip_channels,
-            layers_per_block=layers_per_block,
-            blocks=blocks,
-            kernel_size=kernel_size,
-            dilation_channels=dilation_channels,
-            output_channels=output_channels,
-            length=length,
-            amplitude_embedding=amplitude_embedding,
-        )
-        self.kernel_size = kernel_size
+        self.kernel_size, self.dilation_channels = kernel_size, dilation_channels
+        self.output_channels = output_channels
         self.dilations = [2**i for _ in range(blocks) for i in range(layers_per_block)]
         self.embed = nn.Embedding(num_classes, residual_channels)
         if amplitude_embedding:
@@ -227,9 +165,9 @@ class WaveNet(SequenceModel):
         ``R = 1 + (kernel_size - 1) * sum(dilations)`` (3,070 for 3 blocks of 10 layers)."""
         return 1 + (self.kernel_size - 1) * sum(self.dilations)
 
-    # -- the contract --------------------------------------------------------------------------
+    # -- the contract ------------------------------------------------------------------------------
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
         """Sample embeddings ``[B, T, C]``."""
         return self.embed(x)
 
@@ -249,10 +187,10 @@ class WaveNet(SequenceModel):
             skips = skip if skips is None else skips + skip
         return self.out(F.relu(self.hidden(F.relu(skips))))
 
-    def decode(self, h: torch.Tensor) -> torch.Tensor:
+    def network(self, h: torch.Tensor) -> torch.Tensor:
         return self._stack(self._shifted(h)).transpose(1, 2)
 
-    # -- generation ----------------------------------------------------------------------------
+    # -- generation: queues of past inputs (Fast WaveNet) ------------------------------------------
 
     def recompute(self, prefix: torch.Tensor) -> torch.Tensor:
         """The naive step: run the whole stack over the last ``receptive_field`` samples of
@@ -263,7 +201,7 @@ class WaveNet(SequenceModel):
     def prefill(self, prompt: torch.Tensor) -> tuple[torch.Tensor, Queues]:
         batch, length = prompt.shape
         start = self.start.expand(batch, 1, -1)
-        h = torch.cat([start, self.encode(prompt)], dim=1).transpose(1, 2)  # P + 1 positions
+        h = torch.cat([start, self.features(prompt)], dim=1).transpose(1, 2)  # P + 1 positions
         inputs: list[torch.Tensor] = []
         logits = self._stack(h, inputs)[:, :, -1]
         rings = []
@@ -273,7 +211,7 @@ class WaveNet(SequenceModel):
             kept = torch.arange(max(0, length + 1 - size), length + 1, device=h.device)
             ring[kept % size] = inputs_l[:, :, kept].permute(2, 0, 1)
             rings.append(ring)
-        gated = h.new_zeros(batch, len(self.layers), self.config["dilation_channels"] + 1)
+        gated = h.new_zeros(batch, len(self.layers), self.dilation_channels + 1)
         gated[:, :, -1] = 1.0
         steps = [
             _LayerStep(layer, ring, gated[:, i])
@@ -315,6 +253,67 @@ class WaveNet(SequenceModel):
         logits = torch.addmm(head["out_bias"], hidden, head["out"])
         state.position = p + 1
         return logits, state
+
+
+# -- generation: the queues, and one layer's step for a new sample ---------------------------------
+
+
+@dataclass
+class Queues:
+    """The state of fast generation: what each layer still needs from the past.
+
+    ``rings[l][p % R_l]`` holds layer ``l``'s input (``[B, C]``) at position ``p`` for the last
+    ``R_l = (kernel_size - 1) * dilation_l + 1`` positions, all that the layer's taps reach
+    (zeros before the start, as in the padded convolution); ``position`` is the next position
+    to compute. ``gated`` holds one step's gated activations of every layer, each with a
+    constant 1 appended so that the biases of the 1x1 convolutions ride along in the matrix
+    products.
+    """
+
+    rings: list[torch.Tensor]  # [R_l, B, C] per layer
+    gated: torch.Tensor  # [B, L, D + 1]
+    position: int
+    steps: list[_LayerStep]
+    head: dict[str, torch.Tensor]
+
+
+class _LayerStep:
+    """One layer's part of a generation step: its queue, and the weights and scratch tensors
+    of one time step, with every view made once up front (indexing tensors in the inner loop
+    would cost more than the arithmetic)."""
+
+    __slots__ = (
+        "bias",
+        "current",
+        "g",
+        "g1",
+        "next_slots",
+        "residual",
+        "slots",
+        "taps",
+        "z",
+        "zf",
+        "zg",
+    )
+
+    def __init__(self, layer: ResidualLayer, ring: torch.Tensor, gated: torch.Tensor) -> None:
+        w = layer.conv.weight  # [2D, C, k]
+        width = w.shape[0] // 2
+        self.bias = layer.conv.bias
+        self.current = w[:, :, -1].t().contiguous()  # the tap at lag 0
+        self.taps = [
+            (lag, w[:, :, i].t().contiguous()) for i, lag in enumerate(layer.conv.lags) if lag
+        ]
+        self.residual = (
+            torch.cat([layer.res.weight[:, :, 0].t(), layer.res.bias[None]]).contiguous()
+            if layer.res is not None
+            else None
+        )
+        self.slots = list(ring.unbind(0))  # slots[p % R] is the input at position p
+        self.z = ring.new_empty(ring.shape[1], 2 * width)
+        self.zf, self.zg = self.z[:, :width], self.z[:, width:]
+        self.g, self.g1 = gated[:, :width], gated  # the gate's output, and with its 1 appended
+        self.next_slots: list[torch.Tensor] = []
 
 
 __all__ = ["Queues", "ResidualLayer", "WaveNet"]
