@@ -25,6 +25,10 @@ CHECKPOINT_FORMAT = "arbook-checkpoint"
 #: The checkpoint version this arbook writes and reads.
 CHECKPOINT_VERSION = 1
 
+#: Constructor arguments under earlier names, as checkpoints written by earlier versions of
+#: arbook store them: model name -> {earlier name: current name}.
+RENAMED_ARGUMENTS = {"GPT": {"n_layer": "num_layers", "n_head": "num_heads", "n_embd": "embed_dim"}}
+
 
 def save(
     model: AutoregressiveModel, path: str | os.PathLike, metadata: dict[str, Any] | None = None
@@ -139,8 +143,10 @@ def load(path: str | os.PathLike, device: torch.device | str | None = None) -> A
         raise ValueError(
             f"{path} holds an unknown model {name!r}; known: {', '.join(sorted(REGISTRY))}"
         )
+    renamed = RENAMED_ARGUMENTS.get(name, {})
+    config = {renamed.get(key, key): value for key, value in payload["config"].items()}
     try:
-        model = REGISTRY[name](**payload["config"])
+        model = REGISTRY[name](**config)
     except (TypeError, ValueError) as exc:
         raise ValueError(
             f"{path}: cannot build {name} from its stored configuration: {exc}"
