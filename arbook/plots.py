@@ -340,6 +340,52 @@ def text_strip(
 # -- audio (chapter "WaveNet") -----------------------------------------------------------------
 
 
+#: How a figure writes symbols that would be invisible.
+VISIBLE = {" ": "\u2423", "\n": "\u21b5", "\t": "\u21e5"}
+
+
+def sampling_trace(trace, symbols: Sequence[str], step: int = 0):
+    """A text of :func:`arbook.sampling.trace` and the conditional at generated ``step``: the
+    model's distribution, the filtered one the symbol was drawn from, and the chosen symbol
+    (the static counterpart of the sampling explorer). ``symbols``: the vocabulary's."""
+    if not 0 <= step < len(trace.steps):
+        raise ValueError(f"step must be in [0, {len(trace.steps)}), got {step}")
+    labels = [VISIBLE.get(s, s) for s in symbols]
+    fig, (top, bottom) = plt.subplots(
+        2,
+        1,
+        figsize=(max(7.0, 0.3 * min(len(labels), 40) + 2), 5),
+        height_ratios=[1, 3.2],
+        layout="constrained",
+    )
+    record = trace.steps[step]
+    text_strip(
+        [VISIBLE.get(s, s) for s in trace.text],
+        num_prompt=trace.num_prompt,
+        selected=record.position,
+        ax=top,
+        title=f"prompt {trace.text[: trace.num_prompt]!r} + {len(trace.steps)} sampled symbols",
+    )
+    conditional_bars(
+        record.probs,
+        labels,
+        chosen=record.chosen,
+        filtered=record.filtered,
+        ax=bottom,
+        limit=30 if len(labels) > 40 else None,
+        title=(
+            f"step {step}: p(next | {record.prefix!r}); drew {record.symbol!r}, "
+            f"p = {record.probs[record.chosen]:.3f}, {record.kept} of {len(labels)} symbols kept"
+        ),
+    )
+    o = trace.options
+    fig.suptitle(
+        f"temperature {o.temperature:g}, top-k {o.top_k or 'off'}, top-p {o.top_p or 'off'}"
+        + (", greedy" if o.greedy else "")
+    )
+    return fig
+
+
 def _sample_rate(sample_rate: int) -> int:
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate < 1:
         raise ValueError(f"sample_rate must be a positive integer (Hz), got {sample_rate!r}")

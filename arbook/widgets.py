@@ -1,21 +1,35 @@
-"""Live explorers for the chapters (ipywidgets).
+"""Live explorers for the chapters.
 
-Each explorer keeps its logic in plain methods and attributes, so it can be driven from code
-(and tested) as well as by hand; ``.widget`` is the control panel to display. Every chapter
-shows a static figure beside each explorer, so the HTML book shows what the widget shows.
+The sampling and masks explorers are JavaScript (``arbook/js/*_explorer.mjs``): the model runs in
+the reader's browser, through the inference core ``core.mjs``, from weights written by
+:mod:`arbook.export`. In Jupyter and Colab they are anywidget widgets whose settings are traits
+synced with Python; in the book's static pages the same modules draw themselves from markup the
+widget's output carries (:func:`arbook.bundle.static_html`, :mod:`arbook.book`), with no kernel,
+server or network. What the page computes comes back to Python as traits (``text``, ``steps``,
+``masks``, ...), so code (and a test) can drive an explorer and read what it shows.
+
+The completion explorer of the PixelCNN chapter draws with matplotlib and needs a kernel (its
+model is a convolutional network this package does not run in JavaScript); in the book's
+pages its static figure stands beside it.
 """
 
 from __future__ import annotations
 
 import html
+import math
+from typing import Any, ClassVar
 
+import anywidget
 import matplotlib.pyplot as plt
 import torch
+import traitlets
 
-from arbook import masks as M
 from arbook import plots
+from arbook.bundle import STATIC_HTML, bundle, static_html
 
 ORDERS = ("natural", "reversed", "random")
+#: How the masks explorer chooses hidden degrees.
+DEGREES = ("random", "sequential")
 
 
 def parse_sizes(text: str) -> list[int]:
@@ -32,6 +46,248 @@ def parse_sizes(text: str) -> list[int]:
     if len(sizes) > 4:
         raise ValueError(f"at most 4 hidden layers in the explorer, got {len(sizes)}")
     return sizes
+
+
+class _JSExplorer(anywidget.AnyWidget):
+    """An explorer written in JavaScript: the settings are the traits named in ``_settings``;
+    the page writes back the rest (and ``error``, the message for a setting it refuses)."""
+
+    #: the JavaScript module (a file of ``arbook/js``)
+    _entry: ClassVar[str]
+    #: the traits a static page starts from
+    _settings: ClassVar[tuple[str, ...]]
+
+    error = traitlets.Unicode("", help="what the page refused, or empty").tag(sync=True)
+
+    def static_html(self) -> str:
+        """The markup that shows this explorer, with its current settings, in a static page."""
+        values = {name: getattr(self, name) for name in self._settings}
+        fallback = "This explorer runs in the browser; turn JavaScript on to use it."
+        return static_html(self._entry, f"arbook-{self.model_id}", values, fallback=fallback)
+
+    def _repr_mimebundle_(self, **kwargs: Any):
+        shown = super()._repr_mimebundle_(**kwargs)
+        if shown is None:
+            return None
+        data, metadata = shown
+        return data, {**metadata, STATIC_HTML: self.static_html()}
+
+
+def _check_range(name: str, value: float, low: float, high: float) -> float:
+    if not (isinstance(value, (int, float)) and low <= value <= high):
+        raise traitlets.TraitError(f"{name} must be between {low} and {high}, got {value!r}")
+    return value
+
+
+class SamplingExplorer(_JSExplorer):
+    """Generate a text with a sequence model, in the browser, and step through its conditionals.
+
+    ``SamplingExplorer(model, vocab, prompt=..., temperature=..., top_k=..., top_p=..., seed=...,
+    length=...)`` exports ``model`` (a :class:`~arbook.models.rnn.CharRNN` or
+    :class:`~arbook.models.gpt.GPT`) with :func:`arbook.export.exported` and shows, for one
+    generated text, the model's conditional ``p(x_t | x_<t)`` at the position the ``step``
+    control picks, before the filters and after (what the symbol was drawn from), the chosen
+    symbol marked. ``top_k=0`` and ``top_p=1`` switch a filter off; the text ends at the stop
+    marker or after ``length`` symbols. The random numbers are the page's own (a seeded
+    generator in ``core.mjs``), so a seed gives another text than ``model.sample`` with a
+    PyTorch generator of that seed; the conditionals are the model's (to 1e-5, tested).
+
+    Traits the page writes: ``text`` (prompt and generated symbols), ``tokens``, ``steps`` (per
+    generated symbol: ``position``, ``token``, ``probs`` -- the model's conditional -- and
+    ``filtered``), ``ms_per_symbol`` and ``error``.
+
+    ``dtype`` is the precision of the weights the page receives (``"float16"``: half the bytes
+    of ``"float32"``, the conditionals of the model with its weights rounded; ``"int8"``: a
+    quarter).
+    """
+
+    _entry = "sampling_explorer.mjs"
+    _esm = bundle(_entry)
+    _settings = (
+        "header",
+        "weights",
+        "prompt",
+        "temperature",
+        "top_k",
+        "top_p",
+        "seed",
+        "length",
+        "step",
+    )
+
+    header = traitlets.Dict(help="the exported model's header").tag(sync=True)
+    weights = traitlets.Bytes(help="the exported model's weights").tag(sync=True)
+    prompt = traitlets.Unicode("").tag(sync=True)
+    temperature = traitlets.Float(1.0).tag(sync=True)
+    top_k = traitlets.Int(0, help="0: off").tag(sync=True)
+    top_p = traitlets.Float(1.0, help="1: off").tag(sync=True)
+    seed = traitlets.Int(0).tag(sync=True)
+    length = traitlets.Int(20).tag(sync=True)
+    step = traitlets.Int(0, help="the generated position shown").tag(sync=True)
+
+    text = traitlets.Unicode("").tag(sync=True)
+    tokens = traitlets.List(traitlets.Int()).tag(sync=True)
+    steps = traitlets.List().tag(sync=True)
+    ms_per_symbol = traitlets.Float(0.0).tag(sync=True)
+
+    def __init__(
+        self,
+        model,
+        vocab,
+        *,
+        prompt: str = "",
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        seed: int = 0,
+        length: int | None = None,
+        dtype: str = "float16",
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        from arbook.export import exported
+        from arbook.models.sequence import SequenceModel
+
+        if not isinstance(model, SequenceModel):
+            raise TypeError(
+                f"the explorer needs a sequence model (CharRNN, GPT), got {type(model).__name__}"
+            )
+        if len(vocab) != model.num_classes:
+            raise ValueError(
+                f"the vocabulary has {len(vocab)} symbols but the model {model.num_classes}"
+            )
+        length = model.event_shape[0] if length is None else length
+        header, weights = exported(model, dtype=dtype, symbols=vocab.symbols, metadata=metadata)
+        self._symbols = list(vocab.symbols)
+        self._stop = model.stop_index
+        super().__init__(
+            header=header,
+            weights=weights,
+            prompt=prompt,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            seed=seed,
+            length=length,
+        )
+
+    @traitlets.validate("prompt")
+    def _valid_prompt(self, proposal):
+        text = proposal["value"]
+        unknown = sorted(set(text) - set(self._symbols))
+        if unknown:
+            raise traitlets.TraitError(
+                f"the prompt has {', '.join(map(repr, unknown))}, which the model's "
+                "vocabulary does not hold"
+            )
+        if self._stop is not None and self._symbols[self._stop] in text:
+            raise traitlets.TraitError(
+                f"the prompt contains the end marker {self._symbols[self._stop]!r}, "
+                "so the text would already be finished"
+            )
+        return text
+
+    @traitlets.validate("temperature")
+    def _valid_temperature(self, proposal):
+        return _check_range("temperature", proposal["value"], 0.05, 2.0)
+
+    @traitlets.validate("top_k")
+    def _valid_top_k(self, proposal):
+        return _check_range("top_k", proposal["value"], 0, len(self._symbols))
+
+    @traitlets.validate("top_p")
+    def _valid_top_p(self, proposal):
+        value = proposal["value"]
+        if not (isinstance(value, float) and 0 < value <= 1 and math.isfinite(value)):
+            raise traitlets.TraitError(f"top_p must be in (0, 1], got {value!r}")
+        return value
+
+    @traitlets.validate("seed")
+    def _valid_seed(self, proposal):
+        return _check_range("seed", proposal["value"], 0, 1_000_000)
+
+    @traitlets.validate("length")
+    def _valid_length(self, proposal):
+        return _check_range("length", proposal["value"], 1, 1000)
+
+    def options(self) -> dict[str, Any]:
+        """The sampling options of the settings, as ``model.sample`` takes them."""
+        return dict(
+            temperature=self.temperature,
+            top_k=self.top_k or None,
+            top_p=self.top_p if self.top_p < 1 else None,
+        )
+
+
+class MaskExplorer(_JSExplorer):
+    """MADE's degrees, masks and connectivity for a number of inputs, an order, hidden sizes and
+    a seed, recomputed in the browser with the arithmetic of :mod:`arbook.masks`
+    (``arbook/js/masks.mjs``, tested against it).
+
+    ``order`` is ``"natural"``, ``"reversed"`` or ``"random"`` (a permutation drawn with the
+    page's seeded generator), ``degrees`` ``"random"`` (hidden degrees drawn uniformly, as
+    :func:`arbook.masks.made_degrees`) or ``"sequential"``. Traits the page writes:
+    ``order_values``, ``degree_values`` (per layer), ``masks`` (per layer, ``[out][in]`` of 0/1),
+    ``connectivity`` (paths from input ``j`` to output ``i``), ``message`` and ``error``.
+    """
+
+    _entry = "masks_explorer.mjs"
+    _esm = bundle(_entry)
+    _settings = ("num_inputs", "hidden_sizes", "order", "degrees", "seed")
+
+    num_inputs = traitlets.Int(6).tag(sync=True)
+    hidden_sizes = traitlets.Unicode("10, 10").tag(sync=True)
+    order = traitlets.Unicode("natural").tag(sync=True)
+    degrees = traitlets.Unicode("random").tag(sync=True)
+    seed = traitlets.Int(0).tag(sync=True)
+
+    order_values = traitlets.List(traitlets.Int()).tag(sync=True)
+    degree_values = traitlets.List().tag(sync=True)
+    masks = traitlets.List().tag(sync=True)
+    connectivity = traitlets.List().tag(sync=True)
+    message = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(
+        self,
+        num_inputs: int = 6,
+        hidden_sizes: str = "10, 10",
+        order: str = "natural",
+        degrees: str = "random",
+        seed: int = 0,
+    ) -> None:
+        super().__init__(
+            num_inputs=num_inputs,
+            hidden_sizes=hidden_sizes,
+            order=order,
+            degrees=degrees,
+            seed=seed,
+        )
+
+    @traitlets.validate("num_inputs")
+    def _valid_inputs(self, proposal):
+        return _check_range("num_inputs", proposal["value"], 2, 16)
+
+    @traitlets.validate("hidden_sizes")
+    def _valid_sizes(self, proposal):
+        try:
+            parse_sizes(proposal["value"])
+        except ValueError as exc:
+            raise traitlets.TraitError(str(exc)) from None
+        return proposal["value"]
+
+    @traitlets.validate("order", "degrees")
+    def _valid_choice(self, proposal):
+        name, value = proposal["trait"].name, proposal["value"]
+        choices = {"order": ORDERS, "degrees": DEGREES}[name]
+        if value not in choices:
+            raise traitlets.TraitError(f"{name} must be one of {choices}, got {value!r}")
+        return value
+
+    @traitlets.validate("seed")
+    def _valid_seed(self, proposal):
+        return _check_range("seed", proposal["value"], 0, 50)
+
+
+# -- Completion explorer (chapter "PixelCNN"): Python, drawn with matplotlib -------------------
 
 
 class _Explorer:
@@ -72,76 +328,6 @@ class _Explorer:
             fig = self.figure()
             display(fig)
             plt.close(fig)
-
-
-class MaskExplorer(_Explorer):
-    """Pick the number of inputs, the order, the hidden sizes and a seed; see MADE's masks.
-
-    Attributes after each :meth:`update`: ``order`` (the permutation), ``degrees``, ``masks``,
-    ``connectivity`` and ``message`` (a one-line verdict, or the error for bad input).
-    """
-
-    def __init__(
-        self,
-        num_inputs: int = 6,
-        hidden_sizes: str = "10, 10",
-        order: str = "natural",
-        seed: int = 0,
-    ) -> None:
-        import ipywidgets as w
-
-        self.inputs = w.IntSlider(value=num_inputs, min=2, max=16, description="inputs D")
-        self.hidden = w.Text(
-            value=hidden_sizes, description="hidden sizes", continuous_update=False
-        )
-        self.order_choice = w.Dropdown(options=ORDERS, value=order, description="order")
-        self.seed = w.IntSlider(value=seed, min=0, max=50, description="seed")
-        self.status = w.HTML()
-        self.output = w.Output()
-        for control in (self.inputs, self.hidden, self.order_choice, self.seed):
-            control.observe(lambda _change: self.update(), names="value")
-        self.widget = w.VBox(
-            [
-                w.HBox([self.inputs, self.order_choice]),
-                w.HBox([self.hidden, self.seed]),
-                self.status,
-                self.output,
-            ]
-        )
-        self.order = torch.arange(num_inputs)
-        self.degrees: list[torch.Tensor] = []
-        self.masks: list[torch.Tensor] = []
-        self.connectivity = torch.zeros(0)
-        self.message = ""
-        self.update()
-
-    def compute(self) -> None:
-        """Recompute order, degrees, masks and connectivity from the controls (no drawing)."""
-        d = self.inputs.value
-        sizes = parse_sizes(self.hidden.value)
-        g = torch.Generator().manual_seed(self.seed.value)
-        if self.order_choice.value == "natural":
-            order = torch.arange(d)
-        elif self.order_choice.value == "reversed":
-            order = torch.arange(d - 1, -1, -1)
-        else:
-            order = torch.randperm(d, generator=g)
-        self.order = order
-        self.degrees = M.made_degrees(d, sizes, order, generator=g)
-        self.masks = M.made_masks(self.degrees)
-        self.connectivity = M.connectivity(self.masks)
-        causal = bool(((self.connectivity > 0) <= M.allowed(order)).all())
-        reachable = int((self.connectivity > 0).sum())
-        self.message = (
-            f"order {order.tolist()}: {'causal' if causal else 'NOT causal'}; "
-            f"{reachable} of {d * (d - 1) // 2} allowed input-output dependencies are connected"
-        )
-
-    def figure(self):
-        """The masks and connectivity for the current settings, as a matplotlib figure."""
-        return plots.made_masks_figure(
-            self.masks, self.order, title=f"MADE masks, order {self.order.tolist()}"
-        )
 
 
 class CompletionExplorer(_Explorer):
@@ -259,277 +445,3 @@ class CompletionExplorer(_Explorer):
                 f"temperature {self.temperature.value:.2f}, seed {self.seed.value}"
             ),
         )
-
-
-# -- Sampling explorer (chapter "Sampling") ----------------------------------------------------
-
-#: How the explorer writes symbols that would be invisible in a figure.
-_VISIBLE = {" ": "\u2423", "\n": "\u21b5", "\t": "\u21e5"}
-
-
-def _visible(symbol: str) -> str:
-    return _VISIBLE.get(symbol, symbol)
-
-
-class SampledStep:
-    """One generated position of a :class:`SamplingExplorer`.
-
-    ``step`` counts the generated symbols from 0; ``position`` is the index in the whole text,
-    prompt included; ``prefix`` is the text before it, ``x_<t``. ``probs [K]`` is the model's
-    own conditional ``p(x_t | x_<t)`` (temperature 1, no filter), ``filtered [K]`` the
-    distribution the symbol was actually drawn from (``softmax`` of
-    :func:`arbook.sampling.filter_logits`), ``chosen`` the symbol drawn (``symbol`` as text).
-    """
-
-    __slots__ = ("chosen", "filtered", "position", "prefix", "probs", "step", "symbol")
-
-    def __init__(
-        self,
-        step: int,
-        position: int,
-        prefix: str,
-        probs: torch.Tensor,
-        filtered: torch.Tensor,
-        chosen: int,
-        symbol: str,
-    ) -> None:
-        self.step, self.position, self.prefix = step, position, prefix
-        self.probs, self.filtered = probs, filtered
-        self.chosen, self.symbol = chosen, symbol
-
-    def __repr__(self) -> str:
-        return (
-            f"SampledStep(step={self.step}, prefix={self.prefix!r}, symbol={self.symbol!r}, "
-            f"p={float(self.probs[self.chosen]):.3f}, kept={self.kept})"
-        )
-
-    @property
-    def log_prob(self) -> float:
-        """``log p(x_t | x_<t)`` of the chosen symbol under the model, in nats."""
-        return float(self.probs[self.chosen].log())
-
-    @property
-    def kept(self) -> int:
-        """How many symbols the filters left with a nonzero probability."""
-        return int((self.filtered > 0).sum())
-
-
-class SamplingExplorer(_Explorer):
-    """Generate one text with a sequence model and step through its conditionals.
-
-    Controls: ``temperature``, ``top_k`` (0 = off), ``top_p`` (1 = off), ``seed``, ``prompt``
-    and ``step`` (which generated position to show). The text is ``model.sample(1, prompt=...,
-    generator=torch.Generator().manual_seed(seed), ...)`` itself; its ``on_step`` hook records
-    the model's conditional at every generated position. A stop marker (the ``"."`` that ends a
-    name) ends the text.
-
-    Attributes after each :meth:`update`: ``text`` (prompt and generated symbols, the stop
-    marker included when drawn), ``generated`` (the generated part), ``codes`` (``LongTensor``
-    of ``text``), ``steps`` (one :class:`SampledStep` per generated symbol), ``log_prob`` (of
-    the generated part under the model, nats) and ``message`` (a summary, or the error for bad
-    input, which keeps the last valid text).
-    """
-
-    def __init__(
-        self,
-        model,
-        vocab,
-        prompt: str = "",
-        temperature: float = 1.0,
-        top_k: int = 0,
-        top_p: float = 1.0,
-        seed: int = 0,
-        length: int | None = None,
-    ) -> None:
-        import ipywidgets as w
-
-        from arbook.models.sequence import SequenceModel
-
-        if not isinstance(model, SequenceModel):
-            raise TypeError(
-                f"the explorer needs a sequence model (CharRNN, ...), got {type(model).__name__}"
-            )
-        if len(vocab) != model.num_classes:
-            raise ValueError(
-                f"the vocabulary has {len(vocab)} symbols but the model {model.num_classes}"
-            )
-        length = model.event_shape[0] if length is None else length
-        if isinstance(length, bool) or not isinstance(length, int) or length < 1:
-            raise ValueError(f"length must be a positive integer, got {length!r}")
-        self.model = model
-        self.vocab = vocab
-        self.length = length
-        self.labels = [_visible(s) for s in vocab.symbols]
-        k = model.num_classes
-        self.temperature = w.FloatSlider(
-            value=temperature, min=0.1, max=2.0, step=0.05, description="temperature"
-        )
-        self.top_k = w.IntSlider(value=top_k, min=0, max=k, description="top-k (0 off)")
-        self.top_p = w.FloatSlider(
-            value=top_p, min=0.05, max=1.0, step=0.05, description="top-p (1 off)"
-        )
-        self.seed = w.IntSlider(value=seed, min=0, max=max(100, seed), description="seed")
-        self.prompt = w.Text(value=prompt, description="prompt", continuous_update=False)
-        self.step = w.IntSlider(value=0, min=0, max=max(length - 1, 1), description="step")
-        for control in (self.temperature, self.top_k, self.top_p):
-            control.continuous_update = False
-        self.status = w.HTML()
-        self.output = w.Output()
-        for control in (self.temperature, self.top_k, self.top_p, self.seed, self.prompt):
-            control.observe(lambda _change: self.update(), names="value")
-        self.step.observe(lambda _change: self.draw(), names="value")
-        self.widget = w.VBox(
-            [
-                w.HBox([self.prompt, self.seed]),
-                w.HBox([self.temperature, self.top_k, self.top_p]),
-                self.step,
-                self.status,
-                self.output,
-            ]
-        )
-        self.text = ""
-        self.generated = ""
-        self.codes = torch.zeros(0, dtype=torch.long)
-        self.num_prompt = 0
-        self.steps: list[SampledStep] = []
-        self.log_prob = 0.0
-        self.message = ""
-        self.drawn_step: int | None = None
-        self._quiet = False
-        self.update()
-
-    def options(self) -> dict:
-        """The sampling options of the controls, as ``model.sample`` takes them."""
-        k, p = int(self.top_k.value), float(self.top_p.value)
-        return dict(
-            temperature=float(self.temperature.value),
-            top_k=k if k > 0 else None,
-            top_p=p if p < 1.0 else None,
-        )
-
-    @torch.no_grad()
-    def compute(self) -> None:
-        """Generate the text for the current controls (no drawing); bad input raises."""
-        from arbook.sampling import SamplingOptions
-
-        model, stop = self.model, self.model.stop_index
-        prompt = self.prompt.value
-        codes = self.vocab.encode(prompt)  # names an unknown character
-        if stop is not None and bool((codes == stop).any()):
-            raise ValueError(
-                f"the prompt contains the end marker {self.vocab.symbols[stop]!r}, "
-                "so the text would already be finished"
-            )
-        opts = self.options()
-        options = SamplingOptions(**opts)  # checked once, applied to every step below
-        seen: list[tuple[int, torch.Tensor]] = []
-        # The model's own sampler draws the text; on_step shows each conditional on the way.
-        out = model.sample(
-            1,
-            prompt=codes,
-            length=self.length,
-            generator=torch.Generator().manual_seed(int(self.seed.value)),
-            on_step=lambda position, logits, _token: seen.append((position, logits[0].cpu())),
-            **opts,
-        )[0].cpu()
-        tokens = out[: len(codes) + len(seen)].tolist()
-        steps = [
-            SampledStep(
-                step=t,
-                position=position,
-                prefix=self.vocab.decode(tokens[:position]),
-                probs=logits.double().softmax(-1),
-                filtered=options.filter(logits).double().softmax(-1),
-                chosen=tokens[position],
-                symbol=self.vocab.symbols[tokens[position]],
-            )
-            for t, (position, logits) in enumerate(seen)
-        ]
-        self.codes = torch.tensor(tokens, dtype=torch.long)
-        self.num_prompt = len(prompt)
-        self.text = self.vocab.decode(self.codes)
-        self.generated = self.text[len(prompt) :]
-        self.steps = steps
-        self.log_prob = sum(s.log_prob for s in steps)
-        ended = stop is not None and steps[-1].chosen == stop
-        settings = ", ".join(
-            [
-                f"temperature {opts['temperature']:g}",
-                f"top-k {opts['top_k'] or 'off'}",
-                f"top-p {opts['top_p'] or 'off'}",
-                f"seed {self.seed.value}",
-            ]
-        )
-        tail = "" if ended or stop is None else f" (no end marker within {self.length})"
-        self.message = (
-            f"{self.text!r}: {len(steps)} symbol{'s' * (len(steps) != 1)} generated{tail}; "
-            f"log p = {self.log_prob:.2f} nats under the model ({settings})"
-        )
-
-    @property
-    def selected(self) -> int:
-        """The generated position the step slider points at (clamped to the generated ones)."""
-        return min(max(int(self.step.value), 0), max(len(self.steps) - 1, 0))
-
-    def figure(self, step: int | None = None):
-        """The text and the conditional at ``step`` (default: the slider's) as a figure: the
-        model's distribution, the filtered one that was sampled, and the chosen symbol."""
-        step = self.selected if step is None else step
-        fig, (top, bottom) = plt.subplots(
-            2,
-            1,
-            figsize=(max(7.0, 0.3 * min(len(self.labels), 40) + 2), 5),
-            height_ratios=[1, 3.2],
-            layout="constrained",
-        )
-        symbols = [_visible(s) for s in self.text]
-        if not self.steps:
-            plots.text_strip(symbols, num_prompt=self.num_prompt, ax=top, title=self.message)
-            bottom.axis("off")
-            return fig
-        if not 0 <= step < len(self.steps):
-            raise ValueError(f"step must be in [0, {len(self.steps)}), got {step}")
-        record = self.steps[step]
-        opts = self.options()
-        plots.text_strip(
-            symbols,
-            num_prompt=self.num_prompt,
-            selected=record.position,
-            ax=top,
-            title=f"prompt {self.text[: self.num_prompt]!r} + {len(self.steps)} sampled symbols",
-        )
-        plots.conditional_bars(
-            record.probs,
-            self.labels,
-            chosen=record.chosen,
-            filtered=record.filtered,
-            ax=bottom,
-            limit=30 if len(self.labels) > 40 else None,
-            title=(
-                f"step {step}: p(next | {record.prefix!r}); "
-                f"drew {record.symbol!r}, p = {record.probs[record.chosen]:.3f}, "
-                f"{record.kept} of {len(self.labels)} symbols kept"
-            ),
-        )
-        top_k = opts["top_k"] or "off"
-        top_p = opts["top_p"] or "off"
-        fig.suptitle(
-            f"temperature {opts['temperature']:g}, top-k {top_k}, top-p {top_p}, "
-            f"seed {self.seed.value}"
-        )
-        return fig
-
-    def computed(self) -> None:
-        self._quiet = True  # moving the step slider here must not draw twice
-        try:
-            self.step.max = max(len(self.steps) - 1, 1)
-            self.step.value = min(self.step.value, len(self.steps) - 1)
-        finally:
-            self._quiet = False
-
-    def draw(self) -> None:
-        """Show the figure of the selected step in the output area."""
-        if self._quiet or not self.steps:
-            return
-        self.drawn_step = self.selected
-        super().draw()

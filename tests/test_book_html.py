@@ -11,7 +11,14 @@ For every page (the landing page, each chapter, the back matter):
 - every relative link, image, script and stylesheet points at a file of the build, and every
   ``#fragment`` at an element of the target page;
 - a chapter notebook links to its notebook in Colab, at the repository and branch of
-  ``_config.yml``.
+  ``_config.yml``;
+- no page carries saved widget state (which would load a widget manager from a CDN).
+
+The chapters with a live explorer (``EXPLORERS``) are also opened from ``file://``, offline, as a
+reader opens a downloaded copy: the explorer draws, follows its sliders, select lists and typed
+text, its bars sum to 1, top-k = 1 gives the greedy continuation that PyTorch computes from the
+weights the page carries, and nothing is logged to the console. The test prints what each page
+loads for its explorer and how fast it answers.
 
 The browser is kept off the network (every host but 127.0.0.1 fails to resolve), so the check is
 the same on a machine with and without internet and no test downloads anything.
@@ -25,9 +32,11 @@ exist, and is skipped with the reason otherwise. The browser is Debian's ``chrom
 
 from __future__ import annotations
 
+import base64
 import functools
 import html.parser
 import http.server
+import json
 import os
 import posixpath
 import re
@@ -181,22 +190,9 @@ class Allowance:
     reason: str
 
 
-_LOCAL = r"http://127\.0\.0\.1:\d+"
+_LOCAL = r"(?:http://127\.0\.0\.1:\d+|file://)"  # served, or opened from a file
 _OFFLINE = r" - Failed to load resource: net::ERR_NAME_NOT_RESOLVED"
 ALLOWED = (
-    Allowance(
-        re.compile(
-            rf"https://cdnjs\.cloudflare\.com/ajax/libs/require\.js/[\d.]+/require\.min\.js{_OFFLINE}"
-        ),
-        "require.js for the saved ipywidgets views comes from cdnjs; the test browser is offline "
-        "(the published page loads it; the widgets are live only in Jupyter or Colab anyway)",
-    ),
-    Allowance(
-        re.compile(
-            rf"https://cdn\.jsdelivr\.net/npm/@jupyter-widgets/html-manager@[\d.]+/dist/embed-amd\.js{_OFFLINE}"
-        ),
-        "the ipywidgets HTML manager comes from jsDelivr; the test browser is offline",
-    ),
     Allowance(
         re.compile(rf"{_LOCAL}/favicon\.ico - Failed to load resource: .* 404 .*"),
         "the browser asks the server root for /favicon.ico by itself; the book sets no favicon",
@@ -423,6 +419,8 @@ def test_built_page(docname, book, browser, allowances_report):
     if not (book.root / page).is_file():
         pytest.fail(f"{page} was not built (is the build older than _toc.yml?)")
     problems = [f"link {p}" for p in broken_links(book.root, page)]
+    if "application/vnd.jupyter.widget-state+json" in (book.root / page).read_text():
+        problems.append("saved widget state in the page (arbook/book.py leaves it out)")
 
     notebook = REPO / f"{docname}.ipynb"
     if docname != "index":
@@ -515,13 +513,15 @@ def test_console_filter_allows_only_named_errors():
         {"level": "INFO", "message": "anything"},
         {
             "level": "SEVERE",
-            "message": "https://cdnjs.cloudflare.com/ajax/libs/require.js/2.3.4/require.min.js"
-            + _OFFLINE,
+            "message": "http://127.0.0.1:8000/favicon.ico - Failed to load resource: the server "
+            "responded with a status of 404 (File not found)",
         },
-        # The same failure on another host, or for MathJax, is the book's problem.
+        # A script from a CDN (the ipywidgets manager the book no longer loads) fails offline: the
+        # book's problem.
         {
             "level": "SEVERE",
-            "message": "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js" + _OFFLINE,
+            "message": "https://cdnjs.cloudflare.com/ajax/libs/require.js/2.3.4/require.min.js"
+            + _OFFLINE,
         },
         {
             "level": "SEVERE",
@@ -547,3 +547,196 @@ def test_browser_check_reports_a_broken_page(tmp_path, browser):
     assert "image did not load: ../_images/missing.png" in problems
     assert "no figures" not in joined  # its images are figures, if broken ones
     assert "1 math elements but MathJax did not start" in problems
+
+
+# ---------------------------------------------------------------------------------------------
+# The explorers, live in the built pages
+
+#: Chapters with a live explorer, and which one.
+EXPLORERS = {"book/sampling": "sampling", "book/gpt": "sampling", "book/made": "masks"}
+
+_WAIT_FOR = """
+const [selector, done] = [arguments[0], arguments[arguments.length - 1]];
+const start = Date.now();
+const wait = () => {
+  if (document.querySelector(selector)) return done(true);
+  if (Date.now() - start > 30000) return done(false);
+  setTimeout(wait, 20);
+};
+wait();
+"""
+
+_SAMPLING_STATE = """
+const root = document.querySelector('.arbook-sampling');
+const charts = [...root.querySelectorAll('.x-chart')].map((chart) => ({
+  title: chart.querySelector('.x-chart-title').textContent,
+  bars: [...chart.querySelectorAll('.x-bar')].map((b) => ({
+    p: Number(b.dataset.p), index: Number(b.dataset.index), chosen: b.classList.contains('x-chosen'),
+  })),
+}));
+const spans = [...root.querySelectorAll('.x-text span')];
+return {
+  charts,
+  prompt: spans.filter((s) => s.classList.contains('x-prompt')).length,
+  generated: spans.filter((s) => s.classList.contains('x-generated')).length,
+  status: root.querySelector('.x-status').textContent,
+  step: Number(root.dataset.step),
+  msPerSymbol: Number(root.querySelector('.x-note').dataset.msPerSymbol),
+};
+"""
+
+_SET_CONTROL = """
+const [name, value, event] = arguments;
+const input = document.querySelector(`.arbook-x [name=${name}]`);
+input.value = value;
+input.dispatchEvent(new Event(event));
+"""
+
+
+def _type(box, text: str) -> None:
+    """Type ``text`` over what the field holds, as a reader does, and leave the field."""
+    from selenium.webdriver.common.keys import Keys
+
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(text)
+    box.send_keys(Keys.TAB)
+
+
+def _explorer_values(driver) -> dict:
+    """The settings and weights the page carries for its explorer."""
+    text = driver.execute_script(
+        "return document.querySelector('.arbook-explorer + script[type=\"application/json\"]')"
+        ".textContent"
+    )
+    return json.loads(text)
+
+
+def _explorer_bytes(driver) -> int:
+    """What the page holds for its explorer: the element, its values and its script."""
+    return driver.execute_script(
+        "const el = document.querySelector('.arbook-explorer');"
+        "const values = el.nextElementSibling, script = values.nextElementSibling;"
+        "return new Blob([el.outerHTML, values.outerHTML, script.outerHTML]).size;"
+    )
+
+
+def _check_sampling(browser, values) -> dict:
+    import torch
+
+    from arbook.export import imported
+
+    d = browser.driver
+    state = d.execute_script(_SAMPLING_STATE)
+    for chart in state["charts"]:
+        assert abs(sum(b["p"] for b in chart["bars"]) - 1) < 1e-9, chart["title"]
+        assert sum(b["chosen"] for b in chart["bars"]) == 1
+    # a slider: the filtered bars follow the temperature
+    d.execute_script(_SET_CONTROL, "temperature", "1.5", "input")
+    hot = d.execute_script(_SAMPLING_STATE)
+    assert "temperature 1.5" in hot["charts"][1]["title"]
+    assert abs(sum(b["p"] for b in hot["charts"][1]["bars"]) - 1) < 1e-9
+    # a typed prompt
+    header = values["header"]
+    symbols = header["symbols"]
+    prompt = "jo" if "\n" not in symbols else "ROMEO:\n"
+    box = d.find_element("css selector", ".arbook-x [name=prompt]")
+    _type(box, prompt)
+    typed = d.execute_script(_SAMPLING_STATE)
+    assert typed["prompt"] == len(prompt) and typed["generated"] >= 1
+    # a reader's error: a symbol the model does not know
+    _type(box, "\u00e6")
+    refused = d.execute_script(_SAMPLING_STATE)
+    assert refused["status"].startswith("error:") and refused["prompt"] == len(prompt)
+    _type(box, prompt)
+    # top-k = 1: every step keeps one symbol, the most probable, and the text is the greedy
+    # continuation PyTorch computes from the weights the page holds
+    d.execute_script(_SET_CONTROL, "top_k", "1", "input")
+    greedy = d.execute_script(_SAMPLING_STATE)
+    for step in range(greedy["generated"]):
+        d.execute_script(
+            "document.querySelector(`.x-generated[data-step='${arguments[0]}']`).click()", step
+        )
+        now = d.execute_script(_SAMPLING_STATE)
+        assert now["step"] == step
+        before, after = now["charts"][0]["bars"], now["charts"][1]["bars"]
+        chosen = next(b for b in before if b["chosen"])
+        assert chosen["p"] == max(b["p"] for b in before)
+        assert [b["p"] for b in after if b["p"] > 0] == [1.0]
+    text = d.execute_script(
+        "return [...document.querySelectorAll('.arbook-sampling .x-text span')]"
+        ".map((s) => s.textContent).join('')"
+    )
+    model = imported(header, base64.b64decode(values["weights"]["base64"]))
+    codes = torch.tensor([symbols.index(c) for c in prompt])
+    with torch.no_grad():
+        expected = model.sample(1, prompt=codes, length=values["length"], greedy=True)[0]
+    shown = {"\u2423": " ", "\u21b5": "\n", "\u21e5": "\t"}
+    page_text = "".join(shown.get(c, c) for c in text)
+    expected_text = "".join(symbols[i] for i in expected.tolist())
+    assert expected_text.startswith(page_text), (page_text, expected_text)
+    assert len(page_text) == len(expected_text) or page_text.endswith(symbols[model.stop_index])
+    # time per symbol: ten texts of other seeds, top-k off
+    d.execute_script(_SET_CONTROL, "top_k", "0", "input")
+    times = []
+    for seed in range(1, 11):
+        d.execute_script(_SET_CONTROL, "seed", str(seed), "change")
+        times.append(d.execute_script(_SAMPLING_STATE)["msPerSymbol"])
+    return {"ms per symbol (median of 10 texts)": sorted(times)[5]}
+
+
+def _check_masks(browser) -> dict:
+    d = browser.driver
+    d.execute_script(_SET_CONTROL, "num_inputs", "8", "input")
+    cells = d.execute_script(
+        "return [...document.querySelectorAll('.x-connectivity .x-cell')]"
+        ".map((c) => [Number(c.dataset.paths), c.classList.contains('x-forbidden')])"
+    )
+    assert len(cells) == 64
+    assert all(paths == 0 for paths, forbidden in cells if forbidden), "causal"
+
+    def status() -> str:
+        return d.execute_script(
+            "return document.querySelector('.arbook-masks .x-status').textContent"
+        )
+
+    assert ": causal;" in status()
+    box = d.find_element("css selector", ".arbook-x [name=hidden_sizes]")
+    _type(box, "4")
+    grids = d.execute_script("return document.querySelectorAll('.arbook-masks .x-grid').length")
+    assert grids == 3, "one hidden layer: two masks and the connectivity"
+    d.execute_script(_SET_CONTROL, "order", "reversed", "change")
+    assert status().startswith("order [7, 6, 5, 4, 3, 2, 1, 0]: causal;")
+    _type(box, "4, x")
+    assert status().startswith("error:") and grids == 3
+    return {}
+
+
+@pytest.mark.parametrize("docname", sorted(EXPLORERS))
+def test_explorer_is_live_in_the_page_from_a_file(docname, book, browser):
+    """The chapter's explorer, opened from file:// with no network (module docstring)."""
+    page = book.root / f"{docname}.html"
+    d = browser.driver
+    d.get_log("browser")  # what earlier pages logged
+    d.get(page.resolve().as_uri())
+    kind = EXPLORERS[docname]
+    assert d.execute_async_script(_WAIT_FOR, f".arbook-{kind} .x-grid, .arbook-{kind} .x-bar"), (
+        "the explorer did not draw"
+    )
+    first = d.execute_script(
+        "const r = document.querySelector('.arbook-x');"
+        "return Number(r.dataset.firstBarsMs || r.dataset.firstDrawMs);"
+    )
+    values = _explorer_values(d)
+    report = {
+        "bytes for the explorer": _explorer_bytes(d),
+        "page bytes": page.stat().st_size,
+        "ms from page load to the first drawing": round(first, 1),
+    }
+    if kind == "sampling":
+        report |= _check_sampling(browser, values)
+        report["weights"] = f"{values['header']['model']} {values['header']['dtype']}"
+    else:
+        report |= _check_masks(browser)
+    errors, _ = unexpected_console_errors(d.get_log("browser"))
+    assert errors == []
+    print(f"\n{docname}: " + ", ".join(f"{k} {v}" for k, v in report.items()))

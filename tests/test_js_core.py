@@ -1,7 +1,8 @@
 """The JavaScript inference core (``arbook/js/core.mjs``) against PyTorch.
 
-pytest exports small models (:func:`arbook.export.export_model`, float32 and float16), writes
-PyTorch's conditionals for fixed prefixes and ``arbook.sampling.filter_logits`` on shared
+pytest exports small models (:func:`arbook.export.export_model`, float32, float16 and int8),
+writes PyTorch's conditionals for fixed prefixes (of :func:`arbook.export.rounded_copy`: the model
+with exactly the weights the file holds) and ``arbook.sampling.filter_logits`` on shared
 logits (ties included) as fixtures, then runs ``node --test tests/js`` on them: the
 JavaScript conditionals and filters must agree to 1e-5. Distributions are compared, not
 sampled strings (the random generators differ); greedy continuations are compared exactly.
@@ -9,23 +10,24 @@ sampled strings (the random generators differ); greedy continuations are compare
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from arbook import GPT, MADE, CharRNN
-from arbook.export import export_model, export_tensors
+from arbook.export import export_model, export_tensors, quantize_rows, rounded_copy
 from arbook.masks import allowed, connectivity, made_degrees, made_masks
 from arbook.sampling import filter_logits
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE = shutil.which("node")
+DTYPES = ("float32", "float16", "int8")
 
 
 def _sharpen(model, scale=3.0):
@@ -50,15 +52,6 @@ def _models():
     yield "made-binary", MADE(6, [20, 20], order="random", seed=3).eval(), None
     torch.manual_seed(5)
     yield "made-3-classes", MADE(4, [24], num_classes=3, num_masks=2, seed=1).eval(), None
-
-
-def _rounded(model):
-    """The model with every exported tensor rounded to float16, as its float16 export holds."""
-    copy_ = copy.deepcopy(model)
-    with torch.no_grad():
-        for p in copy_.parameters():
-            p.copy_(p.half().float())
-    return copy_
 
 
 def _sequence_fixture(model, length=20):
@@ -149,10 +142,10 @@ def fixtures(tmp_path_factory):
     folder = tmp_path_factory.mktemp("js-core")
     index = []
     for name, model, symbols in _models():
-        for dtype in ("float32", "float16"):
+        for dtype in DTYPES:
             stem = f"{name}-{dtype}"
             export_model(model, folder / stem, dtype=dtype, symbols=symbols)
-            reference = model if dtype == "float32" else _rounded(model)
+            reference = rounded_copy(model, dtype)
             make = _made_fixture if isinstance(model, MADE) else _sequence_fixture
             (folder / f"{stem}.expected.json").write_text(json.dumps(make(reference)))
             index.append(stem)
@@ -195,10 +188,128 @@ def test_export_errors_name_the_problem(tmp_path):
 
     with pytest.raises(TypeError, match="exports CharRNN, GPT and MADE"):
         export_model(WaveNet(8, 4, 8, layers_per_block=2, blocks=1), tmp_path / "w")
-    with pytest.raises(ValueError, match="dtype"):
-        export_model(CharRNN(5, 8), tmp_path / "m", dtype="int8")
+    with pytest.raises(ValueError, match="dtype must be one of float32, float16, int8"):
+        export_model(CharRNN(5, 8), tmp_path / "m", dtype="int4")
+    with pytest.raises(ValueError, match="int8"):
+        rounded_copy(CharRNN(5, 8), "bfloat16")
     with pytest.raises(ValueError, match="symbols"):
         export_model(CharRNN(5, 8), tmp_path / "m", symbols=list("abc"))
     with pytest.raises(TypeError):
         export_model(CharRNN(5, 8), tmp_path / "m", metadata={"bad": object()})
     assert list(tmp_path.iterdir()) == [], "nothing written when the export fails"
+
+
+def _read_bin(head, weights):
+    """The tensors of an export decoded in NumPy (as the JavaScript core reads them)."""
+    header = json.loads(head.read_text())
+    data = weights.read_bytes()
+    tensors = {}
+    for entry in header["tensors"]:
+        count = int(np.prod(entry["shape"]))
+        kind = np.dtype({"float32": "<f4", "float16": "<f2", "int8": "i1"}[entry["dtype"]])
+        values = np.frombuffer(data, kind, count, entry["offset"]).astype(np.float64)
+        assert entry["bytes"] == count * kind.itemsize
+        if entry["dtype"] == "int8":
+            rows = entry["shape"][0]
+            scales = np.frombuffer(data, "<f4", rows, entry["scale_offset"]).astype(np.float64)
+            values = np.float32(values.reshape(rows, -1) * scales[:, None]).ravel()
+        tensors[entry["name"]] = values.reshape(entry["shape"])
+    return header, tensors
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_rounded_copy_holds_what_the_file_holds(tmp_path, dtype):
+    for name, model, _ in _models():
+        header, stored = _read_bin(*export_model(model, tmp_path / name, dtype=dtype))
+        assert header["dtype"] == dtype and header["version"] == (2 if dtype == "int8" else 1)
+        copy_ = rounded_copy(model, dtype)
+        assert not copy_.training
+        # the copy's effective weights (a MADE's masked ones included) are the file's, exactly
+        for key, tensor in export_tensors(copy_).items():
+            np.testing.assert_array_equal(tensor.detach().double().numpy(), stored[key], key)
+        for entry in header["tensors"]:
+            matrix = len(entry["shape"]) >= 2
+            expected = dtype if dtype != "int8" or matrix else "float32"
+            assert entry["dtype"] == expected, entry["name"]
+            if dtype == "int8":  # every block 4-byte aligned
+                assert entry["offset"] % 4 == 0 and entry.get("scale_offset", 0) % 4 == 0
+                assert ("scale_offset" in entry) == matrix
+        if dtype != "float32":  # the original is untouched, and differs from its copy
+            original = export_tensors(model)
+            assert any(
+                not torch.equal(original[k].detach(), t.detach())
+                for k, t in export_tensors(copy_).items()
+            )
+
+
+def test_int8_error_is_at_most_half_a_scale():
+    g = torch.Generator().manual_seed(0)
+    values = (
+        torch.randn(6, 5, 4, generator=g) * torch.tensor([1e-3, 0.1, 1, 10, 1e4, 0])[:, None, None]
+    )
+    integers, scales = quantize_rows(values.numpy())
+    assert integers.dtype == np.int8 and integers.shape == (6, 5, 4) and scales.dtype == np.float32
+    assert np.abs(integers).max() <= 127 and scales[-1] == 1 and not integers[-1].any()
+    rows = values.double().numpy().reshape(6, -1)
+    back = integers.reshape(6, -1) * scales[:, None].astype(np.float64)
+    error = np.abs(back - rows).max(axis=1)
+    assert (error <= scales * 0.5 * (1 + 1e-6)).all(), (error, scales)
+    # the largest value of each row is kept to within float32 rounding
+    peak = np.abs(rows).max(axis=1)
+    assert np.allclose(np.abs(back).max(axis=1), peak, rtol=1e-6)
+
+
+def test_int8_is_about_a_quarter_of_float32(tmp_path):
+    torch.manual_seed(0)
+    model = GPT(40, block_size=32, num_layers=2, num_heads=4, embed_dim=64)
+    sizes = {}
+    for dtype in DTYPES:
+        _, weights = export_model(model, tmp_path / dtype, dtype=dtype)
+        sizes[dtype] = weights.stat().st_size
+    assert sizes["float16"] == sizes["float32"] / 2
+    assert 0.25 < sizes["int8"] / sizes["float32"] < 0.3, sizes
+
+
+def test_int8_export_of_a_row_of_zeros(tmp_path):
+    torch.manual_seed(0)
+    model = CharRNN(5, 8, cell="lstm")
+    with torch.no_grad():
+        model.embed.weight[2] = 0
+        model.head.weight.zero_()
+    header, stored = _read_bin(*export_model(model, tmp_path / "zeros", dtype="int8"))
+    assert not stored["embed.weight"][2].any() and not stored["head.weight"].any()
+    entry = next(e for e in header["tensors"] if e["name"] == "head.weight")
+    data = (tmp_path / "zeros.bin").read_bytes()
+    assert (np.frombuffer(data, "<f4", 5, entry["scale_offset"]) == 1).all()
+    with pytest.raises(ValueError, match="finite"):
+        with torch.no_grad():
+            model.embed.weight[0, 0] = float("nan")
+        export_model(model, tmp_path / "nan", dtype="int8")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_an_export_reads_back_as_the_rounded_model(dtype):
+    from arbook.export import exported, imported
+
+    for name, model, _ in _models():
+        header, data = exported(model, dtype=dtype)
+        back, expected = imported(json.loads(json.dumps(header)), data), rounded_copy(model, dtype)
+        assert type(back) is type(model) and back.config == model.config, name
+        for (k, a), (_, b) in zip(
+            back.state_dict().items(), expected.state_dict().items(), strict=True
+        ):
+            if k.endswith("weight") or k in ("start", "h0", "c0") or "bias" in k:
+                assert torch.equal(a, b), (name, k)
+
+
+def test_imported_refuses_what_is_not_an_export():
+    from arbook.export import exported, imported
+
+    torch.manual_seed(0)
+    header, data = exported(CharRNN(5, 8, cell="gru"))
+    with pytest.raises(ValueError, match="not an arbook weights header"):
+        imported({**header, "format": "other"}, data)
+    with pytest.raises(ValueError, match="CharRNN, GPT and MADE"):
+        imported({**header, "model": "WaveNet"}, data)
+    with pytest.raises(ValueError, match="shape"):
+        imported({**header, "config": {**header["config"], "hidden_size": 9}}, data)

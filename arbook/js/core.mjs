@@ -2,7 +2,8 @@
 // sampling filters, in plain JavaScript (no framework, no dependencies).
 //
 // A model comes from `arbook.export.export_model`: a JSON header and a binary file of weights
-// (float32 or float16, little-endian). `loadModel(header, buffer)` returns an object with
+// (little-endian float32, float16, or int8 with a float32 scale per row; see `readTensors`).
+// `loadModel(header, buffer)` returns an object with
 //
 //   * `numClasses`, `symbols` (the text of each symbol, or null) and `stopIndex`;
 //   * for sequence models (the character RNNs and GPT): `prefill(tokens)` -> a state whose
@@ -11,7 +12,8 @@
 //   * for MADE: `logits(values)` -> one Float64Array of logits per position, and `order`.
 //
 // The arithmetic is that of the PyTorch modules (the same equations, in float64), so the
-// conditionals agree with PyTorch's to 1e-5 (tests/js/core.test.mjs). The filters follow
+// conditionals agree to 1e-5 with PyTorch's for the weights the file holds
+// (`arbook.export.rounded_copy(model, dtype)`; tests/js/core.test.mjs). The filters follow
 // `arbook.sampling`: temperature, then top-k (exactly k; the lower index wins a tie), then top-p
 // (the smallest set of most probable values whose mass reaches p); greedy takes the most
 // probable value.
@@ -27,10 +29,21 @@ function halfToFloat(h) {
   return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
 }
 
-/** The tensors of an exported model, by name: `{shape, data}` with `data` a Float64Array. */
+/** The header versions this reader reads: 1 (float32 and float16 files) and 2 (int8 files). */
+export const VERSIONS = [1, 2];
+
+/** The tensors of an exported model, by name: `{shape, data}` with `data` a Float64Array. An
+ * entry's `dtype` (in version 1 headers, the file's `dtype` if the entry has none) says how it
+ * is stored: float32, float16, or int8 with one float32 scale per row at `scale_offset` (a row
+ * is an index along the first dimension; each value is the integer times its row's scale,
+ * rounded to float32 as `arbook.export.stored_tensor` does). */
 export function readTensors(header, buffer) {
-  if (header.format !== "arbook-weights" || header.version !== 1) {
-    throw new Error(`not an arbook weights header (format ${header.format}, version ${header.version})`);
+  if (header.format !== "arbook-weights") {
+    throw new Error(`not an arbook weights header (format ${header.format})`);
+  }
+  if (!VERSIONS.includes(header.version)) {
+    const known = VERSIONS.join(" and ");
+    throw new Error(`arbook weights of version ${header.version}: this reader reads versions ${known} (a newer arbook?)`);
   }
   const bytes = buffer instanceof ArrayBuffer ? buffer : buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength);
   const view = new DataView(bytes);
@@ -38,12 +51,22 @@ export function readTensors(header, buffer) {
   for (const entry of header.tensors) {
     const count = entry.shape.reduce((a, b) => a * b, 1);
     const data = new Float64Array(count);
-    if (header.dtype === "float32") {
+    const dtype = entry.dtype ?? header.dtype;
+    if (dtype === "float32") {
       for (let i = 0; i < count; i++) data[i] = view.getFloat32(entry.offset + 4 * i, true);
-    } else if (header.dtype === "float16") {
+    } else if (dtype === "float16") {
       for (let i = 0; i < count; i++) data[i] = halfToFloat(view.getUint16(entry.offset + 2 * i, true));
+    } else if (dtype === "int8") {
+      const rows = entry.shape[0];
+      const width = rows ? count / rows : 0;
+      for (let r = 0; r < rows; r++) {
+        const scale = view.getFloat32(entry.scale_offset + 4 * r, true);
+        for (let i = r * width; i < (r + 1) * width; i++) {
+          data[i] = Math.fround(view.getInt8(entry.offset + i) * scale);
+        }
+      }
     } else {
-      throw new Error(`unknown weight type ${header.dtype}`);
+      throw new Error(`unknown weight type ${dtype} (tensor ${entry.name})`);
     }
     tensors[entry.name] = { shape: entry.shape, data };
   }

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
-import { filterLogits, generate, loadModel, probabilities, softmax } from "../../arbook/js/core.mjs";
+import { filterLogits, generate, loadModel, probabilities, readTensors, softmax } from "../../arbook/js/core.mjs";
 import { allowed, connectivity, madeDegrees, madeMasks } from "../../arbook/js/masks.mjs";
 
 const folder = process.env.ARBOOK_JS_FIXTURES;
@@ -87,4 +87,32 @@ test("bad options are clear errors", () => {
   assert.throws(() => filterLogits([0, 1], { temperature: 0 }), /temperature/);
   assert.throws(() => filterLogits([0, 1], { topK: 0 }), /topK/);
   assert.throws(() => filterLogits([0, 1], { topP: 1.5 }), /topP/);
+});
+
+test("readTensors: int8 rows times their scales, version 1 headers, unknown versions refused", () => {
+  // a [2, 3] int8 matrix (two rows, padded to 8 bytes), its two scales, then a float32 vector
+  const buffer = new ArrayBuffer(8 + 8 + 8);
+  new Int8Array(buffer, 0, 6).set([127, -127, 0, 1, -2, 3]);
+  new Float32Array(buffer, 8, 2).set([0.5, 0.25]);
+  new Float32Array(buffer, 16, 2).set([1.5, -2]);
+  const header = {
+    format: "arbook-weights",
+    version: 2,
+    dtype: "int8",
+    tensors: [
+      { name: "w", shape: [2, 3], dtype: "int8", offset: 0, bytes: 6, scale_offset: 8 },
+      { name: "b", shape: [2], dtype: "float32", offset: 16, bytes: 8 },
+    ],
+  };
+  const t = readTensors(header, new Uint8Array(buffer));
+  assert.deepEqual(Array.from(t.w.data), [63.5, -63.5, 0, 0.25, -0.5, 0.75]);
+  assert.deepEqual(Array.from(t.b.data), [1.5, -2]);
+  // a version 1 header (entries without a dtype: the file's)
+  const entry = { name: "b", shape: [2], offset: 16, bytes: 8 };
+  const old = { format: "arbook-weights", version: 1, dtype: "float32", tensors: [entry] };
+  assert.deepEqual(Array.from(readTensors(old, buffer).b.data), [1.5, -2]);
+  assert.throws(() => readTensors({ ...header, version: 3 }, buffer), /version 3: this reader reads versions 1 and 2/);
+  assert.throws(() => readTensors({ ...header, format: "other" }, buffer), /not an arbook weights header/);
+  const bad = { ...header, tensors: [{ ...header.tensors[1], dtype: "int4" }] };
+  assert.throws(() => readTensors(bad, buffer), /unknown weight type int4/);
 });
