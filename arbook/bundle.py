@@ -102,7 +102,8 @@ def bundle(entry: str) -> str:
 def classic(entry: str) -> str:
     """``entry`` bundled with ``page.mjs`` as a classic script expression: a function
     ``mount(id)`` that renders the explorer in the element ``id`` (see :func:`static_html`)."""
-    names = _files("page.mjs") + [n for n in _files(entry) if n not in _files("page.mjs")]
+    page = _files("page.mjs")
+    names = page + [n for n in _files(entry) if n not in page]
     source = _joined(names, entry, module=False)
     if len(_DEFAULT.findall(source)) != 1:
         raise ValueError(f"{entry} must have exactly one `export default`")
